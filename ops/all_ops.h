@@ -1,0 +1,13 @@
+// Every op family's public API in one include, for model scripts.
+#ifndef MINIGRAPH_OPS_ALL_OPS_H_
+#define MINIGRAPH_OPS_ALL_OPS_H_
+
+#include "framework/autograd.h"
+#include "framework/tensor.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/nn.h"
+#include "ops/reduction.h"
+#include "ops/shape_ops.h"
+
+#endif  // MINIGRAPH_OPS_ALL_OPS_H_

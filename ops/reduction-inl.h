@@ -1,0 +1,352 @@
+// Per-target SIMD kernels of the reduction family: sum, mean and max over any
+// set of axes, and the fused softmax / log_softmax along one axis.
+//
+// The plan types below are shared by every target, so they sit behind a
+// plain include guard; the kernels follow behind the toggling guard that
+// foreach_target.h needs to compile them once per Highway target.
+#ifndef MINIGRAPH_OPS_REDUCTION_INL_PLAN_H_
+#define MINIGRAPH_OPS_REDUCTION_INL_PLAN_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace minigraph {
+
+enum class ReduceKind : int { kSum, kMean, kMax };
+
+// A reduction as one loop nest over the input: every input element is folded
+// into out[sum of index * out_strides], where a reduced dimension has output
+// stride 0. The dimensions are ordered outermost first (the plan builder
+// sorts and merges them so that the innermost one is usually unit-stride).
+struct ReducePlan {
+  int rank;
+  const int64_t* sizes;
+  const int64_t* in_strides;
+  const int64_t* out_strides;
+  int64_t out_size;  // elements of the contiguous output
+  double count;      // elements folded into each output (mean divides by it)
+};
+
+}  // namespace minigraph
+
+#endif  // MINIGRAPH_OPS_REDUCTION_INL_PLAN_H_
+
+#if defined(MINIGRAPH_OPS_REDUCTION_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef MINIGRAPH_OPS_REDUCTION_INL_H_
+#undef MINIGRAPH_OPS_REDUCTION_INL_H_
+#else
+#define MINIGRAPH_OPS_REDUCTION_INL_H_
+#endif
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace minigraph {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// ---- folding rules ------------------------------------------------------------
+//
+// Sums accumulate in the tensor's own dtype (float32 stays float32, as in
+// PyTorch on CPU); the contiguous path keeps 4 x lanes partial sums, which
+// also shortens the rounding chain by that factor.
+
+struct SumFold {
+  template <typename T>
+  static T Identity() {
+    return T{0};
+  }
+  template <typename T>
+  static T Scalar(T acc, T x) {
+    return acc + x;
+  }
+  template <class D, class V>
+  static V Vector(D, V acc, V x) {
+    return hn::Add(acc, x);
+  }
+  // Folds the lanes of v into a single value.
+  template <class D, class V>
+  static hn::TFromD<D> Lanes(D d, V v) {
+    return hn::GetLane(hn::SumOfLanes(d, v));
+  }
+};
+
+// max that propagates NaN: once a NaN is seen it stays (a NaN compares false
+// with everything, so neither branch below replaces it).
+struct MaxFold {
+  template <typename T>
+  static T Identity() {
+    return -std::numeric_limits<T>::infinity();
+  }
+  template <typename T>
+  static T Scalar(T acc, T x) {
+    return (x > acc || x != x) ? x : acc;
+  }
+  template <class D, class V>
+  static V Vector(D, V acc, V x) {
+    return hn::IfThenElse(hn::Or(hn::Gt(x, acc), hn::Ne(x, x)), x, acc);
+  }
+  // Through memory, because MaxOfLanes leaves the order of NaNs unspecified.
+  template <class D, class V>
+  static hn::TFromD<D> Lanes(D d, V v) {
+    using T = hn::TFromD<D>;
+    HWY_ALIGN T lanes[hn::MaxLanes(d)];
+    hn::Store(v, d, lanes);
+    T acc = Identity<T>();
+    for (size_t i = 0; i < hn::Lanes(d); ++i) acc = Scalar(acc, lanes[i]);
+    return acc;
+  }
+};
+
+// fold(x[0], ..., x[n - 1]) over contiguous x: four independent vector
+// accumulators, then the lanes, then a scalar tail.
+template <class Fold, typename T>
+HWY_INLINE T FoldContiguous(const T* HWY_RESTRICT x, size_t n) {
+  const hn::ScalableTag<T> d;
+  const size_t lanes = hn::Lanes(d);
+  const auto identity = hn::Set(d, Fold::template Identity<T>());
+  auto acc0 = identity, acc1 = identity, acc2 = identity, acc3 = identity;
+  size_t i = 0;
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    acc0 = Fold::Vector(d, acc0, hn::LoadU(d, x + i));
+    acc1 = Fold::Vector(d, acc1, hn::LoadU(d, x + i + lanes));
+    acc2 = Fold::Vector(d, acc2, hn::LoadU(d, x + i + 2 * lanes));
+    acc3 = Fold::Vector(d, acc3, hn::LoadU(d, x + i + 3 * lanes));
+  }
+  for (; i + lanes <= n; i += lanes) {
+    acc0 = Fold::Vector(d, acc0, hn::LoadU(d, x + i));
+  }
+  acc0 = Fold::Vector(d, acc0, acc1);
+  acc2 = Fold::Vector(d, acc2, acc3);
+  T result = Fold::Lanes(d, Fold::Vector(d, acc0, acc2));
+  for (; i < n; ++i) result = Fold::Scalar(result, x[i]);
+  return result;
+}
+
+// out[j] = fold(out[j], x[j]) for j < n, both contiguous.
+template <class Fold, typename T>
+HWY_INLINE void FoldRows(const T* HWY_RESTRICT x, T* HWY_RESTRICT out,
+                         size_t n) {
+  const hn::ScalableTag<T> d;
+  const size_t lanes = hn::Lanes(d);
+  size_t j = 0;
+  for (; j + lanes <= n; j += lanes) {
+    hn::StoreU(Fold::Vector(d, hn::LoadU(d, out + j), hn::LoadU(d, x + j)), d,
+               out + j);
+  }
+  for (; j < n; ++j) out[j] = Fold::Scalar(out[j], x[j]);
+}
+
+// The innermost dimension of the plan: a contiguous reduction into one
+// output (SIMD across the row), a contiguous fold into a row of outputs (SIMD
+// down the columns), or a strided loop.
+template <class Fold, typename T>
+HWY_INLINE void FoldInnermost(const T* HWY_RESTRICT x, int64_t in_stride,
+                              T* HWY_RESTRICT out, int64_t out_stride,
+                              int64_t n) {
+  if (in_stride == 1 && out_stride == 0) {
+    *out = Fold::Scalar(*out, FoldContiguous<Fold>(x, n));
+  } else if (in_stride == 1 && out_stride == 1) {
+    FoldRows<Fold>(x, out, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      out[i * out_stride] = Fold::Scalar(out[i * out_stride], x[i * in_stride]);
+    }
+  }
+}
+
+template <class Fold, typename T>
+void FoldPlan(const ReducePlan& plan, const T* HWY_RESTRICT x,
+              T* HWY_RESTRICT out) {
+  for (int64_t i = 0; i < plan.out_size; ++i) {
+    out[i] = Fold::template Identity<T>();
+  }
+  if (plan.rank == 0) {  // a single element
+    out[0] = Fold::Scalar(out[0], x[0]);
+    return;
+  }
+  const int last = plan.rank - 1;
+  int64_t rows = 1;
+  for (int axis = 0; axis < last; ++axis) rows *= plan.sizes[axis];
+  if (rows == 0 || plan.sizes[last] == 0) return;
+  std::vector<int64_t> index(plan.rank, 0);
+  int64_t in_offset = 0, out_offset = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    FoldInnermost<Fold>(x + in_offset, plan.in_strides[last], out + out_offset,
+                        plan.out_strides[last], plan.sizes[last]);
+    // Odometer step over the outer dimensions.
+    for (int axis = last - 1; axis >= 0; --axis) {
+      in_offset += plan.in_strides[axis];
+      out_offset += plan.out_strides[axis];
+      if (++index[axis] < plan.sizes[axis]) break;
+      in_offset -= plan.in_strides[axis] * plan.sizes[axis];
+      out_offset -= plan.out_strides[axis] * plan.sizes[axis];
+      index[axis] = 0;
+    }
+  }
+}
+
+template <typename T>
+void ReduceKernel(ReduceKind kind, const ReducePlan& plan,
+                  const T* HWY_RESTRICT x, T* HWY_RESTRICT out) {
+  switch (kind) {
+    case ReduceKind::kSum:  // y = sum x
+      return FoldPlan<SumFold>(plan, x, out);
+    case ReduceKind::kMean: {  // y = sum x / count
+      FoldPlan<SumFold>(plan, x, out);
+      const T count = static_cast<T>(plan.count);
+      for (int64_t i = 0; i < plan.out_size; ++i) out[i] /= count;
+      return;
+    }
+    case ReduceKind::kMax:  // y = max x (NaN if any is NaN)
+      return FoldPlan<MaxFold>(plan, x, out);
+  }
+}
+
+// ---- softmax ------------------------------------------------------------------
+
+// e^x for the shifted scores x - max, which lie in [-inf, 0]: 1 ULP (Highway
+// contrib/math, valid on [-FLT_MAX, +104] for float32 and [-DBL_MAX, +706]
+// for float64). -inf is outside that range, so it is clamped to the lowest
+// finite value first, whose exponential is exactly 0.
+template <class D, class V>
+HWY_INLINE V ExpOfShifted(D d, V x) {
+  using T = hn::TFromD<D>;
+  return hn::Exp(d, hn::Max(x, hn::Set(d, std::numeric_limits<T>::lowest())));
+}
+
+// Softmax of Lanes(d) independent columns that sit `stride` elements apart
+// row after row (n rows): row max, then e = exp(x - max) and its sum, then
+// y = e / sum or y = (x - max) - log(sum). Rows of all -inf give 0 (log:
+// -inf); a column whose max is NaN or +inf gives NaN.
+template <class D, typename T = hn::TFromD<D>>
+HWY_INLINE void SoftmaxColumns(D d, bool log, const T* HWY_RESTRICT x,
+                               T* HWY_RESTRICT y, size_t n, size_t stride) {
+  using V = hn::Vec<D>;
+  V max = hn::Set(d, -std::numeric_limits<T>::infinity());
+  for (size_t r = 0; r < n; ++r) {
+    max = MaxFold::Vector(d, max, hn::LoadU(d, x + r * stride));
+  }
+  // Columns whose max is not finite are overwritten below; zeroing their
+  // shifted scores keeps inf - inf and NaN away from Exp.
+  const auto finite = hn::IsFinite(max);
+  V sum = hn::Zero(d);
+  for (size_t r = 0; r < n; ++r) {
+    const V shifted =
+        hn::IfThenElseZero(finite, hn::Sub(hn::LoadU(d, x + r * stride), max));
+    const V e = ExpOfShifted(d, shifted);
+    sum = hn::Add(sum, e);
+    hn::StoreU(log ? shifted : e, d, y + r * stride);
+  }
+  // What a column whose max is not finite turns into.
+  const V special = hn::IfThenElse(
+      hn::Eq(max, hn::Set(d, -std::numeric_limits<T>::infinity())),
+      log ? max : hn::Zero(d), hn::Set(d, std::numeric_limits<T>::quiet_NaN()));
+  // sum >= 1 in every column (the max, or a zeroed score, contributes e^0),
+  // so the log is safe. One reciprocal per column and a multiply per element
+  // (<= 1 ULP more than dividing each element).
+  const V scale =
+      log ? hn::Log(d, sum) : hn::Div(hn::Set(d, T{1}), sum);
+  for (size_t r = 0; r < n; ++r) {
+    const V v = hn::LoadU(d, y + r * stride);
+    const V out = log ? hn::Sub(v, scale) : hn::Mul(v, scale);
+    hn::StoreU(hn::IfThenElse(finite, out, special), d, y + r * stride);
+  }
+}
+
+// Softmax of one contiguous row of n elements: the same three passes, SIMD
+// across the row; the tail goes through one-lane vectors so every element sees
+// the same exp.
+template <typename T>
+HWY_INLINE void SoftmaxRow(bool log, const T* HWY_RESTRICT x,
+                           T* HWY_RESTRICT y, size_t n) {
+  const hn::ScalableTag<T> d;
+  const hn::CappedTag<T, 1> d1;
+  const size_t lanes = hn::Lanes(d);
+  const T max = FoldContiguous<MaxFold>(x, n);
+  if (!std::isfinite(max)) {
+    const T fill = max == -std::numeric_limits<T>::infinity()
+                       ? (log ? max : T{0})
+                       : std::numeric_limits<T>::quiet_NaN();
+    for (size_t i = 0; i < n; ++i) y[i] = fill;
+    return;
+  }
+  const auto vmax = hn::Set(d, max);
+  auto vsum = hn::Zero(d);
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const auto shifted = hn::Sub(hn::LoadU(d, x + i), vmax);
+    const auto e = ExpOfShifted(d, shifted);
+    vsum = hn::Add(vsum, e);
+    hn::StoreU(log ? shifted : e, d, y + i);
+  }
+  T sum = hn::GetLane(hn::SumOfLanes(d, vsum));
+  for (; i < n; ++i) {
+    const auto shifted = hn::Sub(hn::LoadU(d1, x + i), hn::Set(d1, max));
+    const auto e = ExpOfShifted(d1, shifted);
+    sum += hn::GetLane(e);
+    hn::StoreU(log ? shifted : e, d1, y + i);
+  }
+  // log(sum) once per row; sum >= 1 because the max contributes e^0.
+  const T scale = log ? static_cast<T>(std::log(sum)) : T{1} / sum;
+  const auto vscale = hn::Set(d, scale);
+  for (i = 0; i + lanes <= n; i += lanes) {
+    const auto v = hn::LoadU(d, y + i);
+    hn::StoreU(log ? hn::Sub(v, vscale) : hn::Mul(v, vscale), d, y + i);
+  }
+  for (; i < n; ++i) y[i] = log ? y[i] - scale : y[i] * scale;
+}
+
+// x is contiguous [outer, n, inner] and the softmax runs over n. inner == 1
+// is a row per outer index; otherwise the rows are `inner` apart and SIMD
+// runs across the inner columns, with one-lane vectors for the last few.
+template <typename T>
+void SoftmaxKernel(bool log, const T* HWY_RESTRICT x, T* HWY_RESTRICT y,
+                   size_t outer, size_t n, size_t inner) {
+  if (n == 0) return;
+  const hn::ScalableTag<T> d;
+  const hn::CappedTag<T, 1> d1;
+  const size_t lanes = hn::Lanes(d);
+  for (size_t o = 0; o < outer; ++o) {
+    const T* in = x + o * n * inner;
+    T* out = y + o * n * inner;
+    if (inner == 1) {
+      SoftmaxRow(log, in, out, n);
+      continue;
+    }
+    size_t j = 0;
+    for (; j + lanes <= inner; j += lanes) {
+      SoftmaxColumns(d, log, in + j, out + j, n, inner);
+    }
+    for (; j < inner; ++j) SoftmaxColumns(d1, log, in + j, out + j, n, inner);
+  }
+}
+
+// Exported entry points, one per dtype (HWY_EXPORT needs plain functions).
+void ReduceF32(ReduceKind kind, const ReducePlan& plan, const float* x,
+               float* out) {
+  ReduceKernel(kind, plan, x, out);
+}
+void ReduceF64(ReduceKind kind, const ReducePlan& plan, const double* x,
+               double* out) {
+  ReduceKernel(kind, plan, x, out);
+}
+void SoftmaxF32(bool log, const float* x, float* y, size_t outer, size_t n,
+                size_t inner) {
+  SoftmaxKernel(log, x, y, outer, n, inner);
+}
+void SoftmaxF64(bool log, const double* x, double* y, size_t outer, size_t n,
+                size_t inner) {
+  SoftmaxKernel(log, x, y, outer, n, inner);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace minigraph
+HWY_AFTER_NAMESPACE();
+
+#endif  // MINIGRAPH_OPS_REDUCTION_INL_H_
