@@ -114,11 +114,13 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
   // Count, for every reachable node, the edges from consumers into it.
   std::unordered_map<Node*, int> pending;
   std::vector<Node*> stack;
-  std::vector<Node*> order;  // discovery order, for release
+  // Owning references: releasing one node drops its inputs, which may hold
+  // the last reference to another node still to be released.
+  std::vector<std::shared_ptr<Node>> order;
   for (Node* root : roots) {
     if (pending.emplace(root, 0).second) {
       stack.push_back(root);
-      order.push_back(root);
+      order.push_back(root->shared_from_this());
     }
   }
   while (!stack.empty()) {
@@ -133,7 +135,7 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
       ++it->second;
       if (inserted) {
         stack.push_back(child);
-        order.push_back(child);
+        order.push_back(inputs[i].grad_fn());
       }
     }
   }
@@ -208,7 +210,7 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
   }
 
   if (!options.retain_graph && !options.create_graph) {
-    for (Node* node : order) node->Release();
+    for (const std::shared_ptr<Node>& node : order) node->Release();
   }
   return absl::OkStatus();
 }

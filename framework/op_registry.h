@@ -75,8 +75,8 @@ using ReferenceFn = std::function<std::vector<Tensor>(
 // Conformance sample: inputs in float64, values away from kinks.
 struct OpSample {
   std::string label;
-  std::vector<Tensor> inputs;
-  Attrs attrs;
+  std::vector<Tensor> inputs = {};
+  Attrs attrs = {};
 };
 using SampleFn = std::function<std::vector<OpSample>()>;
 

@@ -7,8 +7,8 @@
 
 namespace minigraph {
 
-// Stateless mix of (seed, counter) into 64 uniform bits (splitmix64 finaliser
-// applied to seed + golden-ratio multiples of the counter). Dropout masks use
+// Stateless mix of (seed, counter) into 64 uniform bits: the splitmix64 step
+// applied to seed ^ (counter * an odd 64-bit multiplier). Dropout masks use
 // it so element i's decision depends only on the seed and i.
 uint64_t CounterHash(uint64_t seed, uint64_t counter);
 

@@ -1,5 +1,6 @@
 #include "framework/tensor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -158,10 +159,11 @@ std::string FormatElement(DType dtype, double v) {
   return absl::StrFormat("%.4f", v);
 }
 
-// Nested brackets like PyTorch; long dimensions show 3 items, "...", 3 items.
+// Nested brackets like PyTorch; long dimensions show 3 items, "...", 3 items;
+// elements right-aligned to a common `width`.
 void AppendNested(const Tensor& t, const std::vector<double>& values,
                   int axis, int64_t base, int64_t stride_product, int indent,
-                  std::string* out) {
+                  size_t width, std::string* out) {
   const int64_t n = t.shape()[axis];
   const int64_t inner = stride_product / std::max<int64_t>(n, 1);
   const bool summarise = t.numel() > 1000 && n > 6;
@@ -173,10 +175,12 @@ void AppendNested(const Tensor& t, const std::vector<double>& values,
       i = n - 3;
     }
     if (axis + 1 == t.dim()) {
-      absl::StrAppend(out, FormatElement(t.dtype(), values[base + i]));
+      const std::string text = FormatElement(t.dtype(), values[base + i]);
+      out->append(width > text.size() ? width - text.size() : 0, ' ');
+      absl::StrAppend(out, text);
     } else {
       AppendNested(t, values, axis + 1, base + i * inner, inner, indent + 1,
-                   out);
+                   width, out);
     }
     if (i + 1 < n) {
       if (axis + 1 == t.dim()) {
@@ -200,7 +204,11 @@ std::string Tensor::ToString() const {
   if (dim() == 0) {
     out += FormatElement(dtype(), values[0]);
   } else {
-    AppendNested(*this, values, 0, 0, numel(), 7, &out);
+    size_t width = 0;
+    for (double v : values) {
+      width = std::max(width, FormatElement(dtype(), v).size());
+    }
+    AppendNested(*this, values, 0, 0, numel(), 7, width, &out);
   }
   absl::StrAppend(&out, ", dtype=", DTypeName(dtype()),
                   ", shape=", ShapeToString(shape()));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "framework/gradcheck.h"
+#include "framework/op_registry.h"
 #include "ops/all_ops.h"
 
 namespace minigraph {

@@ -3,6 +3,7 @@
 #define MINIGRAPH_OPS_ALL_OPS_H_
 
 #include "framework/autograd.h"
+#include "framework/op_registry.h"
 #include "framework/tensor.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"

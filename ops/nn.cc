@@ -317,12 +317,15 @@ MG_REGISTER_OP(embedding) {
     return std::vector<OpSample>{
         {"repeated_2d",
          {SampleUniform({5, 3}, -2, 2, 1),
-          SampleIndices({4, 0, 4, 2, 0, 4}, {2, 3})}},
+          SampleIndices({4, 0, 4, 2, 0, 4}, {2, 3})},
+         Attrs()},
         {"long_vector",
          {SampleUniform({6, 4}, -2, 2, 2),
-          SampleIndices({1, 1, 5, 0, 3, 1, 2}, {7})}},
+          SampleIndices({1, 1, 5, 0, 3, 1, 2}, {7})},
+         Attrs()},
         {"scalar_index",
-         {SampleUniform({4, 5}, -2, 2, 3), SampleIndices({2}, {})}},
+         {SampleUniform({4, 5}, -2, 2, 3), SampleIndices({2}, {})},
+         Attrs()},
     };
   };
   return def;

@@ -9,7 +9,7 @@
 
 namespace minigraph {
 
-// y = x * keep / (1 - p) where keep[i] = (CounterHash(seed, i) >= p) over
+// y = x * keep / (1 - p) where keep[i] = BitsToUnit(CounterHash(seed, i)) >= p over
 // the row-major index i of x: the same seed gives the same mask. p = 0 is the
 // identity.
 Tensor Dropout(const Tensor& x, double p, uint64_t seed);

@@ -50,7 +50,7 @@ namespace minigraph {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// ---- folding rules ------------------------------------------------------------
+// ---- folding rules ----------------------------------------------------------
 //
 // Sums accumulate in the tensor's own dtype (float32 stays float32, as in
 // PyTorch on CPU); the contiguous path keeps 4 x lanes partial sums, which
@@ -89,7 +89,7 @@ struct MaxFold {
   }
   template <class D, class V>
   static V Vector(D, V acc, V x) {
-    return hn::IfThenElse(hn::Or(hn::Gt(x, acc), hn::Ne(x, x)), x, acc);
+    return hn::IfThenElse(hn::Or(hn::Gt(x, acc), hn::IsNaN(x)), x, acc);
   }
   // Through memory, because MaxOfLanes leaves the order of NaNs unspecified.
   template <class D, class V>
@@ -208,7 +208,7 @@ void ReduceKernel(ReduceKind kind, const ReducePlan& plan,
   }
 }
 
-// ---- softmax ------------------------------------------------------------------
+// ---- softmax ----------------------------------------------------------------
 
 // e^x for the shifted scores x - max, which lie in [-inf, 0]: 1 ULP (Highway
 // contrib/math, valid on [-FLT_MAX, +104] for float32 and [-DBL_MAX, +706]
@@ -250,8 +250,7 @@ HWY_INLINE void SoftmaxColumns(D d, bool log, const T* HWY_RESTRICT x,
   // sum >= 1 in every column (the max, or a zeroed score, contributes e^0),
   // so the log is safe. One reciprocal per column and a multiply per element
   // (<= 1 ULP more than dividing each element).
-  const V scale =
-      log ? hn::Log(d, sum) : hn::Div(hn::Set(d, T{1}), sum);
+  const V scale = log ? hn::Log(d, sum) : hn::Div(hn::Set(d, T{1}), sum);
   for (size_t r = 0; r < n; ++r) {
     const V v = hn::LoadU(d, y + r * stride);
     const V out = log ? hn::Sub(v, scale) : hn::Mul(v, scale);
@@ -263,8 +262,8 @@ HWY_INLINE void SoftmaxColumns(D d, bool log, const T* HWY_RESTRICT x,
 // across the row; the tail goes through one-lane vectors so every element sees
 // the same exp.
 template <typename T>
-HWY_INLINE void SoftmaxRow(bool log, const T* HWY_RESTRICT x,
-                           T* HWY_RESTRICT y, size_t n) {
+HWY_INLINE void SoftmaxRow(bool log, const T* HWY_RESTRICT x, T* HWY_RESTRICT y,
+                           size_t n) {
   const hn::ScalableTag<T> d;
   const hn::CappedTag<T, 1> d1;
   const size_t lanes = hn::Lanes(d);

@@ -5,7 +5,6 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/reduction.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
-
 #include "hwy/highway.h"
 #include "ops/reduction-inl.h"
 
@@ -51,15 +50,22 @@ Tensor LogSoftmax(const Tensor& x, int64_t axis) {
 
 namespace {
 
-// ---- axes ---------------------------------------------------------------------
+// ---- axes -------------------------------------------------------------------
+
+// NormalizeAxis, except that a 0-d tensor also takes -1 (as well as 0), like
+// PyTorch, so that the default softmax axis works on it.
+absl::StatusOr<int> NormalizeAxisOf0d(int64_t axis, int rank) {
+  if (rank == 0 && axis == -1) return 0;
+  return NormalizeAxis(axis, rank);
+}
 
 // Which dimensions of a tensor of `rank` the `axes` attribute reduces (empty
 // axes: all). A 0-d tensor accepts axis 0 / -1, like PyTorch.
-absl::StatusOr<std::vector<bool>> ReducedDims(
-    const std::vector<int64_t>& axes, int rank) {
+absl::StatusOr<std::vector<bool>> ReducedDims(const std::vector<int64_t>& axes,
+                                              int rank) {
   std::vector<bool> reduced(std::max(rank, 1), axes.empty());
   for (int64_t axis : axes) {
-    absl::StatusOr<int> normalized = NormalizeAxis(axis, rank);
+    absl::StatusOr<int> normalized = NormalizeAxisOf0d(axis, rank);
     if (!normalized.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("axes [", absl::StrJoin(axes, ", "),
@@ -121,7 +127,7 @@ absl::StatusOr<std::vector<TensorMeta>> InferReduce(const InferContext& ctx,
       {x.dtype, ReducedShape(x.shape, reduced, ctx.attrs.GetBool("keepdim"))}};
 }
 
-// ---- reduction plan and kernels -----------------------------------------------
+// ---- reduction plan and kernels ---------------------------------------------
 
 // Builds the loop nest of a reduction over any strided x: drops size-1
 // dimensions, orders the rest by decreasing input stride (broadcast stride-0
@@ -149,9 +155,8 @@ LoopNest BuildLoopNest(const Tensor& x, const std::vector<bool>& reduced) {
     return dim.in_stride == 0 ? std::numeric_limits<int64_t>::max()
                               : std::abs(dim.in_stride);
   };
-  std::stable_sort(dims.begin(), dims.end(), [&](const Dim& a, const Dim& b) {
-    return key(a) > key(b);
-  });
+  std::stable_sort(dims.begin(), dims.end(),
+                   [&](const Dim& a, const Dim& b) { return key(a) > key(b); });
   LoopNest nest;
   for (const Dim& dim : dims) {
     if (!nest.sizes.empty() &&
@@ -183,18 +188,19 @@ KernelFn ReduceForward(ReduceKind kind) {
       return std::vector<Tensor>{y};
     }
     const LoopNest nest = BuildLoopNest(x, reduced);
-    const ReducePlan plan{static_cast<int>(nest.sizes.size()),
-                          nest.sizes.data(),
-                          nest.in_strides.data(),
-                          nest.out_strides.data(),
-                          y.numel(),
-                          static_cast<double>(ReducedCount(x.shape(), reduced))};
+    const ReducePlan plan{
+        static_cast<int>(nest.sizes.size()),
+        nest.sizes.data(),
+        nest.in_strides.data(),
+        nest.out_strides.data(),
+        y.numel(),
+        static_cast<double>(ReducedCount(x.shape(), reduced))};
     if (x.dtype() == DType::kFloat32) {
-      HWY_DYNAMIC_DISPATCH(ReduceF32)(kind, plan, x.data<float>(),
-                                      y.data<float>());
+      HWY_DYNAMIC_DISPATCH(ReduceF32)
+      (kind, plan, x.data<float>(), y.data<float>());
     } else {
-      HWY_DYNAMIC_DISPATCH(ReduceF64)(kind, plan, x.data<double>(),
-                                      y.data<double>());
+      HWY_DYNAMIC_DISPATCH(ReduceF64)
+      (kind, plan, x.data<double>(), y.data<double>());
     }
     return std::vector<Tensor>{y};
   };
@@ -226,7 +232,8 @@ ReferenceFn ReduceReference(ReduceKind kind) {
       }
     }
     if (kind == ReduceKind::kMean) {
-      const double count = static_cast<double>(ReducedCount(x.shape(), reduced));
+      const double count =
+          static_cast<double>(ReducedCount(x.shape(), reduced));
       for (double& v : out) v /= count;
     }
     return std::vector<Tensor>{
@@ -234,7 +241,7 @@ ReferenceFn ReduceReference(ReduceKind kind) {
   };
 }
 
-// ---- backward pieces ----------------------------------------------------------
+// ---- backward pieces --------------------------------------------------------
 
 // g (shaped like the reduction's output) reshaped to keep the reduced
 // dimensions as size 1, so that it broadcasts against x.
@@ -279,7 +286,7 @@ Tensor DistinctValues(const Shape& shape, uint64_t seed) {
 // a negative axis over an odd-length row (SIMD tail), and a 0-d input.
 std::vector<OpSample> SumSamples() {
   return {
-      {"all_axes", {SampleUniform({3, 5}, -2, 2, 1)}},
+      {"all_axes", {SampleUniform({3, 5}, -2, 2, 1)}, {}},
       {"middle_axis_keepdim",
        {SampleUniform({2, 3, 4}, -2, 2, 2)},
        {{"axes", std::vector<int64_t>{1}}, {"keepdim", true}}},
@@ -292,18 +299,18 @@ std::vector<OpSample> SumSamples() {
       {"leading_axis",
        {SampleUniform({5, 19}, -2, 2, 5)},
        {{"axes", std::vector<int64_t>{0}}}},
-      {"scalar", {SampleUniform({}, -2, 2, 6)}},
+      {"scalar", {SampleUniform({}, -2, 2, 6)}, {}},
   };
 }
 
-// ---- softmax pieces -------------------------------------------------------------
+// ---- softmax pieces ---------------------------------------------------------
 
 absl::StatusOr<std::vector<TensorMeta>> InferSoftmax(const InferContext& ctx) {
   const TensorMeta& x = ctx.inputs[0];
   MG_RETURN_IF_ERROR(CheckFloat(x, "x"));
-  MG_RETURN_IF_ERROR(
-      NormalizeAxis(ctx.attrs.GetInt("axis"), static_cast<int>(x.shape.size()))
-          .status());
+  MG_RETURN_IF_ERROR(NormalizeAxisOf0d(ctx.attrs.GetInt("axis"),
+                                       static_cast<int>(x.shape.size()))
+                         .status());
   return std::vector<TensorMeta>{x};
 }
 
@@ -331,12 +338,11 @@ KernelFn SoftmaxForward(bool log) {
     const AxisSplit s = SplitAtAxis(x.shape(), ctx.attrs.GetInt("axis"));
     Tensor y = Tensor::Empty(x.shape(), x.dtype());
     if (x.dtype() == DType::kFloat32) {
-      HWY_DYNAMIC_DISPATCH(SoftmaxF32)(log, x.data<float>(), y.data<float>(),
-                                       s.outer, s.n, s.inner);
+      HWY_DYNAMIC_DISPATCH(SoftmaxF32)
+      (log, x.data<float>(), y.data<float>(), s.outer, s.n, s.inner);
     } else {
-      HWY_DYNAMIC_DISPATCH(SoftmaxF64)(log, x.data<double>(),
-                                       y.data<double>(), s.outer, s.n,
-                                       s.inner);
+      HWY_DYNAMIC_DISPATCH(SoftmaxF64)
+      (log, x.data<double>(), y.data<double>(), s.outer, s.n, s.inner);
     }
     return std::vector<Tensor>{y};
   };
@@ -382,7 +388,7 @@ ReferenceFn SoftmaxReference(bool log) {
 // (SIMD across the inner columns plus one-lane leftovers) and the first axis.
 std::vector<OpSample> SoftmaxSamples() {
   return {
-      {"last_axis", {SampleUniform({3, 7}, -3, 3, 1)}},
+      {"last_axis", {SampleUniform({3, 7}, -3, 3, 1)}, {}},
       {"long_row", {SampleUniform({2, 37}, -3, 3, 2)}, {{"axis", int64_t{1}}}},
       {"middle_axis",
        {SampleUniform({2, 5, 19}, -3, 3, 3)},
@@ -400,7 +406,7 @@ std::vector<AttrDef> SoftmaxAttrs() {
 
 }  // namespace
 
-// ---- reductions -----------------------------------------------------------------
+// ---- reductions -------------------------------------------------------------
 
 MG_REGISTER_OP(sum) {
   OpDef def;
@@ -444,8 +450,9 @@ MG_REGISTER_OP(mean) {
 MG_REGISTER_OP(max) {
   OpDef def;
   def.name = "max";
-  def.summary = "y = max of x over `axes` (all when empty); ties share the "
-                "gradient evenly";
+  def.summary =
+      "y = max of x over `axes` (all when empty); ties share the "
+      "gradient evenly";
   def.inputs = {"x"};
   def.attrs = ReduceAttrs();
   def.infer = [](const InferContext& ctx) { return InferReduce(ctx, true); };
@@ -467,7 +474,7 @@ MG_REGISTER_OP(max) {
   def.reference = ReduceReference(ReduceKind::kMax);
   def.samples = [] {
     return std::vector<OpSample>{
-        {"all_axes", {DistinctValues({3, 5}, 1)}},
+        {"all_axes", {DistinctValues({3, 5}, 1)}, {}},
         {"middle_axis_keepdim",
          {DistinctValues({2, 3, 4}, 2)},
          {{"axes", std::vector<int64_t>{1}}, {"keepdim", true}}},
@@ -485,13 +492,14 @@ MG_REGISTER_OP(max) {
   return def;
 }
 
-// ---- softmax family -------------------------------------------------------------
+// ---- softmax family ---------------------------------------------------------
 
 MG_REGISTER_OP(softmax) {
   OpDef def;
   def.name = "softmax";
-  def.summary = "y = exp(x - max) / sum(exp(x - max)) along `axis`; -inf -> 0, "
-                "a row of all -inf -> 0";
+  def.summary =
+      "y = exp(x - max) / sum(exp(x - max)) along `axis`; -inf -> 0, "
+      "a row of all -inf -> 0";
   def.inputs = {"x"};
   def.attrs = SoftmaxAttrs();
   def.infer = InferSoftmax;
@@ -510,8 +518,9 @@ MG_REGISTER_OP(softmax) {
 MG_REGISTER_OP(log_softmax) {
   OpDef def;
   def.name = "log_softmax";
-  def.summary = "y = x - max - log(sum(exp(x - max))) along `axis`; a row of "
-                "all -inf -> -inf";
+  def.summary =
+      "y = x - max - log(sum(exp(x - max))) along `axis`; a row of "
+      "all -inf -> -inf";
   def.inputs = {"x"};
   def.attrs = SoftmaxAttrs();
   def.infer = InferSoftmax;

@@ -30,8 +30,8 @@ HWY_EXPORT(CopyStridedI64);
 
 namespace {
 
-// Drops size-1 dimensions and merges a dimension into the next inner one
-// whenever both source and destination step over it as one longer row.
+// Drops size-1 dimensions and folds each dimension into the one outside it
+// whenever both source and destination step over the pair as one longer run.
 StridedCopyPlan MakeCopyPlan(const Shape& shape, const Shape& src_strides,
                              const Shape& dst_strides) {
   StridedCopyPlan plan;
@@ -326,8 +326,7 @@ absl::StatusOr<std::pair<int, Shape>> ResolveConcat(
 
 }  // namespace
 
-// ---- user API
-// -----------------------------------------------------------------
+// ---- user API ---------------------------------------------------------------
 
 Tensor Reshape(const Tensor& x, const Shape& shape) {
   return CallOpOrDie("reshape", {x}, {{"shape", ShapeAttr{shape}}});
@@ -374,8 +373,7 @@ Tensor Concat(const std::vector<Tensor>& xs, int64_t axis) {
 
 Tensor Contiguous(const Tensor& x) { return CallOpOrDie("contiguous", {x}); }
 
-// ---- definitions
-// --------------------------------------------------------------
+// ---- definitions ------------------------------------------------------------
 
 MG_REGISTER_OP(reshape) {
   OpDef def;
@@ -780,8 +778,8 @@ MG_REGISTER_OP(contiguous) {
   };
   def.samples = [] {
     return std::vector<OpSample>{
-        {"transposed", {Transpose(SampleUniform({3, 5}, -2, 2, 81), 0, 1)}},
-        {"already_contiguous", {SampleUniform({4, 3}, -2, 2, 82)}},
+        {"transposed", {Transpose(SampleUniform({3, 5}, -2, 2, 81), 0, 1)}, {}},
+        {"already_contiguous", {SampleUniform({4, 3}, -2, 2, 82)}, {}},
     };
   };
   return def;

@@ -117,7 +117,10 @@ TEST(TensorTest, PrintsLikePyTorch) {
   EXPECT_EQ(Tensor::Scalar(-0.5, DType::kFloat64).ToString(),
             "tensor(-0.5000, dtype=float64, shape=[])");
   EXPECT_EQ(Tensor::FromData<int64_t>({7, -1}, {2}).ToString(),
-            "tensor([7, -1], dtype=int64, shape=[2])");
+            "tensor([ 7, -1], dtype=int64, shape=[2])");
+  EXPECT_EQ(Tensor::FromData<double>({-1.5, 2, 10, 0.25}, {2, 2}).ToString(),
+            "tensor([[-1.5000,  2.0000],\n"
+            "        [10.0000,  0.2500]], dtype=float64, shape=[2, 2])");
   Tensor w = Tensor::Ones({2});
   w.set_requires_grad(true);
   EXPECT_THAT(w.ToString(), HasSubstr("requires_grad=true"));

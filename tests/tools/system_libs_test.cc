@@ -124,8 +124,8 @@ TEST(SystemLibsTest, OpenBlasDotAndGemm) {
   const float a[] = {1, 2, 3, 4};
   const float b[] = {5, 6, 7, 8};
   float c[4] = {};
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, 2, 2, 1.0f, a, 2,
-              b, 2, 0.0f, c, 2);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, 2, 2, 1.0f, a, 2, b,
+              2, 0.0f, c, 2);
   EXPECT_EQ(c[0], 19.0f);
   EXPECT_EQ(c[1], 22.0f);
   EXPECT_EQ(c[2], 43.0f);

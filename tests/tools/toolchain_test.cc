@@ -22,6 +22,7 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Sums `size` values, one vector at a time, then the remainder one by one.
+// Each lane accumulates in int32: callers keep the values small.
 int64_t SumInt32(const int32_t* HWY_RESTRICT data, size_t size) {
   const hn::ScalableTag<int32_t> d;
   const size_t lanes = hn::Lanes(d);
@@ -139,8 +140,8 @@ TEST(ToolchainTest, StatusOrPropagatesErrors) {
 
 // The project-wide HWY_DISABLED_TARGETS (.bazelrc) leaves exactly the static
 // target plus SSE4, AVX2 and AVX3 to compile.
-static_assert(HWY_TARGETS == (HWY_STATIC_TARGET | HWY_SSE4 | HWY_AVX2 |
-                              HWY_AVX3),
+static_assert(HWY_TARGETS ==
+                  (HWY_STATIC_TARGET | HWY_SSE4 | HWY_AVX2 | HWY_AVX3),
               "unexpected Highway target set; see HWY_DISABLED_TARGETS");
 
 TEST(ToolchainTest, HighwayDispatchedSumMatchesScalarSum) {
@@ -152,8 +153,7 @@ TEST(ToolchainTest, HighwayDispatchedSumMatchesScalarSum) {
   const int64_t expected =
       std::accumulate(data.begin(), data.end(), int64_t{0});
 
-  EXPECT_EQ(HWY_DYNAMIC_DISPATCH(SumInt32)(data.data(), data.size()),
-            expected);
+  EXPECT_EQ(HWY_DYNAMIC_DISPATCH(SumInt32)(data.data(), data.size()), expected);
   EXPECT_EQ(HWY_DYNAMIC_DISPATCH(SumInt32)(data.data(), 3),
             int64_t{-499 - 498 - 497});
   EXPECT_EQ(HWY_DYNAMIC_DISPATCH(SumInt32)(data.data(), 0), 0);
