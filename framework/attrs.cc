@@ -40,8 +40,7 @@ std::string AttrValueToString(const AttrValue& value) {
       return absl::StrCat("\"", std::get<std::string>(value), "\"");
     case AttrType::kInts:
       return absl::StrCat(
-          "[", absl::StrJoin(std::get<std::vector<int64_t>>(value), ", "),
-          "]");
+          "[", absl::StrJoin(std::get<std::vector<int64_t>>(value), ", "), "]");
     case AttrType::kFloats:
       return absl::StrCat(
           "[", absl::StrJoin(std::get<std::vector<double>>(value), ", "), "]");
@@ -156,7 +155,8 @@ absl::Status ValidateAttrs(const std::vector<AttrDef>& defs,
   }
   // Canonical order is the declaration's, so equal attrs compare equal.
   Attrs canonical;
-  for (const AttrDef& def : defs) canonical.Set(def.name, *attrs.Find(def.name));
+  for (const AttrDef& def : defs)
+    canonical.Set(def.name, *attrs.Find(def.name));
   attrs = std::move(canonical);
   return absl::OkStatus();
 }

@@ -36,9 +36,9 @@ struct ShapeAttr {
   bool operator==(const ShapeAttr& other) const { return dims == other.dims; }
 };
 
-using AttrValue = std::variant<int64_t, double, bool, std::string,
-                               std::vector<int64_t>, std::vector<double>,
-                               DType, ShapeAttr>;
+using AttrValue =
+    std::variant<int64_t, double, bool, std::string, std::vector<int64_t>,
+                 std::vector<double>, DType, ShapeAttr>;
 
 // The variant index equals the AttrType value.
 inline AttrType TypeOf(const AttrValue& value) {

@@ -182,10 +182,10 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
       Grads grads = def.backward(GradContext{rule_inputs, rule_outputs,
                                              grad_outs, node->attrs(), needs});
       if (grads.size() != inputs.size()) {
-        return absl::InternalError(absl::StrCat(
-            "backward rule of ", def.name, " (node '", node->name(),
-            "') returned ", grads.size(), " gradients for ", inputs.size(),
-            " inputs"));
+        return absl::InternalError(
+            absl::StrCat("backward rule of ", def.name, " (node '",
+                         node->name(), "') returned ", grads.size(),
+                         " gradients for ", inputs.size(), " inputs"));
       }
       for (size_t i = 0; i < inputs.size(); ++i) {
         if (!needs[i] || !grads[i].defined()) continue;

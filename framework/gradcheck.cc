@@ -33,7 +33,8 @@ std::vector<std::vector<double>> Evaluate(const DifferentiableFn& fn,
 void Compare(double analytic, double numeric, const GradcheckOptions& options,
              InputGradReport& report) {
   const double abs_error = std::abs(analytic - numeric);
-  const double rel_error = abs_error / std::max(std::abs(numeric), options.atol);
+  const double rel_error =
+      abs_error / std::max(std::abs(numeric), options.atol);
   ++report.entries_compared;
   const bool ok = abs_error <= options.atol + options.rtol * std::abs(numeric);
   // NaN compares false everywhere: treat any NaN as a failure.
@@ -205,9 +206,8 @@ absl::StatusOr<GradcheckReport> FastCheck(const DifferentiableFn& fn,
   GradcheckReport report;
   report.mode = "fast";
   std::vector<Tensor> work = CopyInputs(inputs);
-  const int64_t steps =
-      static_cast<int64_t>(options.num_projections) *
-      std::count(checked.begin(), checked.end(), true);
+  const int64_t steps = static_cast<int64_t>(options.num_projections) *
+                        std::count(checked.begin(), checked.end(), true);
   int64_t done = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!checked[i]) continue;
@@ -245,8 +245,8 @@ absl::StatusOr<GradcheckReport> FastCheck(const DifferentiableFn& fn,
       for (size_t o = 0; o < plus.size(); ++o) {
         const std::vector<double> weights = u[o].ToVector<double>();
         for (size_t j = 0; j < plus[o].size(); ++j) {
-          numeric += weights[j] * (plus[o][j] - minus[o][j]) /
-                     (2.0 * options.eps);
+          numeric +=
+              weights[j] * (plus[o][j] - minus[o][j]) / (2.0 * options.eps);
         }
       }
       Compare(analytic, numeric, options, input_report);
@@ -261,9 +261,9 @@ absl::StatusOr<GradcheckReport> FastCheck(const DifferentiableFn& fn,
 }  // namespace
 
 std::string GradcheckReport::ToString() const {
-  std::string out = absl::StrFormat("%-6s %-14s %8s %12s %12s  %s\n", "input",
-                                    "shape", "entries", "max_abs", "max_rel",
-                                    "result");
+  std::string out =
+      absl::StrFormat("%-6s %-14s %8s %12s %12s  %s\n", "input", "shape",
+                      "entries", "max_abs", "max_rel", "result");
   for (const InputGradReport& r : inputs) {
     absl::StrAppendFormat(&out, "%-6d %-14s %8d %12.3e %12.3e  %s\n",
                           r.input_index, r.shape, r.entries_compared,
@@ -283,9 +283,9 @@ absl::StatusOr<GradcheckReport> Gradcheck(const DifferentiableFn& fn,
                            : FullCheck(fn, inputs, checked, options);
 }
 
-absl::StatusOr<GradcheckReport> GradGradcheck(
-    const DifferentiableFn& fn, const std::vector<Tensor>& inputs,
-    const GradcheckOptions& options) {
+absl::StatusOr<GradcheckReport> GradGradcheck(const DifferentiableFn& fn,
+                                              const std::vector<Tensor>& inputs,
+                                              const GradcheckOptions& options) {
   std::vector<bool> checked;
   MG_RETURN_IF_ERROR(CheckInputs(inputs, options, checked));
   // Output shapes, to draw the random output weights u.
@@ -304,42 +304,42 @@ absl::StatusOr<GradcheckReport> GradGradcheck(
   extended_checked.resize(extended.size(), true);
 
   // g(x, u) = d<u, fn(x)>/dx for the checked x, recorded (create_graph).
-  DifferentiableFn first_order =
-      [&fn, &checked, num_inputs](const std::vector<Tensor>& args) {
-        std::vector<Tensor> x(args.begin(), args.begin() + num_inputs);
-        std::vector<Tensor> u(args.begin() + num_inputs, args.end());
-        std::vector<Tensor> leaves;
-        for (size_t i = 0; i < num_inputs; ++i) {
-          if (checked[i]) leaves.push_back(x[i]);
+  DifferentiableFn first_order = [&fn, &checked,
+                                  num_inputs](const std::vector<Tensor>& args) {
+    std::vector<Tensor> x(args.begin(), args.begin() + num_inputs);
+    std::vector<Tensor> u(args.begin() + num_inputs, args.end());
+    std::vector<Tensor> leaves;
+    for (size_t i = 0; i < num_inputs; ++i) {
+      if (checked[i]) leaves.push_back(x[i]);
+    }
+    std::vector<Tensor> outputs;
+    std::vector<Tensor> weights;
+    {
+      // The inner pass always records, also when the outer check runs
+      // without grad (its finite differences): then nothing outside
+      // requires grad and the result is just the value of g.
+      EnableGradGuard grad(true);
+      std::vector<Tensor> inner_leaves;
+      std::vector<Tensor> inner_x = x;
+      for (size_t i = 0; i < num_inputs; ++i) {
+        if (checked[i] && !inner_x[i].requires_grad()) {
+          inner_x[i] = inner_x[i].Detach();
+          inner_x[i].set_requires_grad(true);
         }
-        std::vector<Tensor> outputs;
-        std::vector<Tensor> weights;
-        {
-          // The inner pass always records, also when the outer check runs
-          // without grad (its finite differences): then nothing outside
-          // requires grad and the result is just the value of g.
-          EnableGradGuard grad(true);
-          std::vector<Tensor> inner_leaves;
-          std::vector<Tensor> inner_x = x;
-          for (size_t i = 0; i < num_inputs; ++i) {
-            if (checked[i] && !inner_x[i].requires_grad()) {
-              inner_x[i] = inner_x[i].Detach();
-              inner_x[i].set_requires_grad(true);
-            }
-          }
-          for (size_t i = 0; i < num_inputs; ++i) {
-            if (checked[i]) inner_leaves.push_back(inner_x[i]);
-          }
-          outputs = fn(inner_x);
-          for (size_t o = 0; o < outputs.size(); ++o) {
-            weights.push_back(ConvertDType(u[o], outputs[o].dtype()));
-            if (u[o].requires_grad()) weights.back() = u[o];
-          }
-          absl::StatusOr<std::vector<Tensor>> grads =
-              WeightedGradients(outputs, weights, inner_leaves, true);
-          return ValueOrDie(std::move(grads));
-        }
-      };
+      }
+      for (size_t i = 0; i < num_inputs; ++i) {
+        if (checked[i]) inner_leaves.push_back(inner_x[i]);
+      }
+      outputs = fn(inner_x);
+      for (size_t o = 0; o < outputs.size(); ++o) {
+        weights.push_back(ConvertDType(u[o], outputs[o].dtype()));
+        if (u[o].requires_grad()) weights.back() = u[o];
+      }
+      absl::StatusOr<std::vector<Tensor>> grads =
+          WeightedGradients(outputs, weights, inner_leaves, true);
+      return ValueOrDie(std::move(grads));
+    }
+  };
   GradcheckOptions second = options;
   second.check_input = extended_checked;
   MG_ASSIGN_OR_RETURN(GradcheckReport report,

@@ -55,7 +55,8 @@ struct InputGradReport {
 
 struct GradcheckReport {
   bool passed = true;
-  std::string mode;  // "full", "fast" (and "second-order ..." for GradGradcheck)
+  std::string
+      mode;  // "full", "fast" (and "second-order ..." for GradGradcheck)
   std::vector<InputGradReport> inputs;
   // One line per input: index, shape, entries, max abs, max rel, PASS/FAIL.
   std::string ToString() const;
@@ -63,9 +64,9 @@ struct GradcheckReport {
 
 // Checks d(outputs)/d(inputs) for float64 inputs. Errors (not failures) are
 // for unusable arguments: non-float64 inputs, ops that fail.
-absl::StatusOr<GradcheckReport> Gradcheck(
-    const DifferentiableFn& fn, const std::vector<Tensor>& inputs,
-    const GradcheckOptions& options = {});
+absl::StatusOr<GradcheckReport> Gradcheck(const DifferentiableFn& fn,
+                                          const std::vector<Tensor>& inputs,
+                                          const GradcheckOptions& options = {});
 
 // Second order: checks the gradient of the gradient. With random output
 // weights u, g(x, u) = d<u, fn(x)>/dx is computed by autograd with

@@ -54,9 +54,9 @@ absl::Status RegisterOp(OpDef def) {
   for (const AttrDef& attr : def.attrs) {
     if (attr.default_value.has_value() &&
         TypeOf(*attr.default_value) != attr.type) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": default of attribute '", attr.name, "' is not ",
-          AttrTypeName(attr.type)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": default of attribute '", attr.name,
+                       "' is not ", AttrTypeName(attr.type)));
     }
   }
   auto [it, inserted] = Registry().emplace(def.name, std::move(def));
@@ -93,16 +93,15 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
   // The name is only spelled out when an error needs it: formatting it on
   // every call would dominate the cost of small ops.
   auto where = [&]() {
-    return absl::StrCat(
-        op_name, " (node '",
-        node_name.empty() ? DefaultNodeName(op_name, PeekNodeId())
-                          : std::string(node_name),
-        "')");
+    return absl::StrCat(op_name, " (node '",
+                        node_name.empty()
+                            ? DefaultNodeName(op_name, PeekNodeId())
+                            : std::string(node_name),
+                        "')");
   };
   const size_t declared = def->inputs.size();
-  const bool arity_ok = def->variadic_last_input
-                            ? inputs.size() >= declared
-                            : inputs.size() == declared;
+  const bool arity_ok = def->variadic_last_input ? inputs.size() >= declared
+                                                 : inputs.size() == declared;
   if (!arity_ok) {
     return absl::InvalidArgumentError(absl::StrCat(
         where(), ": expects ", def->variadic_last_input ? "at least " : "",
@@ -144,8 +143,8 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
   for (Tensor& output : outputs) {
     for (const Tensor& input : inputs) {
       if (output.impl() == input.impl()) {
-        output = MakeView(input, input.shape(), input.strides(),
-                          input.offset());
+        output =
+            MakeView(input, input.shape(), input.strides(), input.offset());
       }
     }
   }
@@ -158,9 +157,9 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
     }
   }
   if (record) {
-    auto node = std::make_shared<Node>(def, std::move(attrs),
-                                       std::string(node_name),
-                                       std::move(inputs), outputs);
+    auto node =
+        std::make_shared<Node>(def, std::move(attrs), std::string(node_name),
+                               std::move(inputs), outputs);
     for (size_t i = 0; i < outputs.size(); ++i) {
       TensorImpl* impl = outputs[i].impl();
       impl->requires_grad = true;

@@ -37,8 +37,8 @@ struct InferContext {
   absl::Span<const TensorMeta> inputs;
   const Attrs& attrs;
 };
-using InferFn = std::function<absl::StatusOr<std::vector<TensorMeta>>(
-    const InferContext&)>;
+using InferFn =
+    std::function<absl::StatusOr<std::vector<TensorMeta>>(const InferContext&)>;
 
 // Forward kernel: inputs already checked by inference, `outputs` holds the
 // inferred metas. Returns the outputs (fresh buffers or views of inputs).
@@ -134,10 +134,10 @@ class NameScope {
 
 }  // namespace minigraph
 
-#define MG_REGISTER_OP(identifier)                                         \
-  static ::minigraph::OpDef MgMakeOpDef_##identifier();                    \
-  [[maybe_unused]] static const bool mg_op_registered_##identifier =       \
-      ::minigraph::RegisterOpOrDie(MgMakeOpDef_##identifier());            \
+#define MG_REGISTER_OP(identifier)                                   \
+  static ::minigraph::OpDef MgMakeOpDef_##identifier();              \
+  [[maybe_unused]] static const bool mg_op_registered_##identifier = \
+      ::minigraph::RegisterOpOrDie(MgMakeOpDef_##identifier());      \
   static ::minigraph::OpDef MgMakeOpDef_##identifier()
 
 #endif  // MINIGRAPH_FRAMEWORK_OP_REGISTRY_H_

@@ -35,10 +35,9 @@ absl::StatusOr<Shape> BroadcastShapes(absl::Span<const int64_t> a,
     const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
     if (da != db && da != 1 && db != 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cannot broadcast shapes ", ShapeToString(a), " and ",
-                       ShapeToString(b), " (dimension ", i, ": ", da, " vs ",
-                       db, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot broadcast shapes ", ShapeToString(a), " and ",
+          ShapeToString(b), " (dimension ", i, ": ", da, " vs ", db, ")"));
     }
     out[i] = da == 1 ? db : da;
   }
@@ -46,7 +45,8 @@ absl::StatusOr<Shape> BroadcastShapes(absl::Span<const int64_t> a,
 }
 
 absl::StatusOr<int> NormalizeAxis(int64_t axis, int rank) {
-  const int64_t normalized = axis < 0 ? axis + rank : axis;
+  // A 0-d tensor accepts axis 0 and -1, as in PyTorch.
+  const int64_t normalized = axis < 0 ? axis + std::max(rank, 1) : axis;
   if (normalized < 0 || normalized >= std::max(rank, 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "axis ", axis, " is out of range for a tensor of rank ", rank));
@@ -62,9 +62,8 @@ absl::Status ValidateShape(absl::Span<const int64_t> shape) {
           "shape ", ShapeToString(shape), " has a negative dimension"));
     }
     if (d != 0 && n > kMaxElements / d) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("shape ", ShapeToString(shape),
-                       " has more than 2^40 elements"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "shape ", ShapeToString(shape), " has more than 2^40 elements"));
     }
     n *= d;
   }

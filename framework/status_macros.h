@@ -25,27 +25,25 @@ T ValueOrDie(absl::StatusOr<T> value) {
 #define MG_STATUS_CONCAT_INNER(a, b) a##b
 #define MG_STATUS_CONCAT(a, b) MG_STATUS_CONCAT_INNER(a, b)
 
-#define MG_RETURN_IF_ERROR(expr)                     \
-  do {                                               \
-    if (::absl::Status mg_status = (expr);           \
-        !mg_status.ok()) {                           \
-      return mg_status;                              \
-    }                                                \
+#define MG_RETURN_IF_ERROR(expr)                              \
+  do {                                                        \
+    if (::absl::Status mg_status = (expr); !mg_status.ok()) { \
+      return mg_status;                                       \
+    }                                                         \
   } while (0)
 
-#define MG_ASSIGN_OR_RETURN(lhs, expr)                                     \
-  MG_ASSIGN_OR_RETURN_IMPL(MG_STATUS_CONCAT(mg_statusor_, __LINE__), lhs, \
-                           expr)
+#define MG_ASSIGN_OR_RETURN(lhs, expr) \
+  MG_ASSIGN_OR_RETURN_IMPL(MG_STATUS_CONCAT(mg_statusor_, __LINE__), lhs, expr)
 #define MG_ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr) \
   auto statusor = (expr);                             \
   if (!statusor.ok()) return statusor.status();       \
   lhs = *std::move(statusor)
 
-#define MG_CHECK_OK(expr)                                        \
-  do {                                                           \
-    if (::absl::Status mg_status = (expr); !mg_status.ok()) {    \
-      ::minigraph::DieWithStatus(mg_status);                     \
-    }                                                            \
+#define MG_CHECK_OK(expr)                                     \
+  do {                                                        \
+    if (::absl::Status mg_status = (expr); !mg_status.ok()) { \
+      ::minigraph::DieWithStatus(mg_status);                  \
+    }                                                         \
   } while (0)
 
 #endif  // MINIGRAPH_FRAMEWORK_STATUS_MACROS_H_

@@ -14,7 +14,8 @@
 namespace minigraph {
 
 void DieWithStatus(const absl::Status& status) {
-  std::fprintf(stderr, "minigraph: %s\n", std::string(status.message()).c_str());
+  std::fprintf(stderr, "minigraph: %s\n",
+               std::string(status.message()).c_str());
   std::fflush(stderr);
   std::abort();
 }
@@ -161,8 +162,8 @@ std::string FormatElement(DType dtype, double v) {
 
 // Nested brackets like PyTorch; long dimensions show 3 items, "...", 3 items;
 // elements right-aligned to a common `width`.
-void AppendNested(const Tensor& t, const std::vector<double>& values,
-                  int axis, int64_t base, int64_t stride_product, int indent,
+void AppendNested(const Tensor& t, const std::vector<double>& values, int axis,
+                  int64_t base, int64_t stride_product, int indent,
                   size_t width, std::string* out) {
   const int64_t n = t.shape()[axis];
   const int64_t inner = stride_product / std::max<int64_t>(n, 1);
@@ -227,9 +228,9 @@ Tensor& Tensor::set_requires_grad(bool requires_grad) {
         "only float32 and float64 tensors can require gradients"));
   }
   if (!is_leaf()) {
-    DieWithStatus(absl::InvalidArgumentError(absl::StrCat(
-        "set_requires_grad on a non-leaf tensor (made by node '",
-        grad_fn()->name(), "'); call Detach() first")));
+    DieWithStatus(absl::InvalidArgumentError(
+        absl::StrCat("set_requires_grad on a non-leaf tensor (made by node '",
+                     grad_fn()->name(), "'); call Detach() first")));
   }
   impl_->requires_grad = requires_grad;
   return *this;
@@ -291,10 +292,9 @@ Tensor CopyToContiguous(const Tensor& t) {
     std::memcpy(dst, src + t.offset() * size, t.numel() * size);
     return out;
   }
-  ForEachOffset(t.shape(), t.strides(), t.offset(),
-                [&](int64_t i, int64_t e) {
-                  std::memcpy(dst + i * size, src + e * size, size);
-                });
+  ForEachOffset(t.shape(), t.strides(), t.offset(), [&](int64_t i, int64_t e) {
+    std::memcpy(dst + i * size, src + e * size, size);
+  });
   return out;
 }
 
@@ -303,10 +303,9 @@ Tensor ConvertDType(const Tensor& t, DType dtype) {
   const void* src = t.storage()->data();
   void* dst = out.storage()->data();
   const DType from = t.dtype();
-  ForEachOffset(t.shape(), t.strides(), t.offset(),
-                [&](int64_t i, int64_t e) {
-                  StoreAs(dtype, dst, i, LoadAs(from, src, e));
-                });
+  ForEachOffset(t.shape(), t.strides(), t.offset(), [&](int64_t i, int64_t e) {
+    StoreAs(dtype, dst, i, LoadAs(from, src, e));
+  });
   return out;
 }
 

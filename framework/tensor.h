@@ -156,8 +156,7 @@ class Tensor {
 };
 
 // A view of `base` with another shape, strides and offset; shares storage.
-Tensor MakeView(const Tensor& base, Shape shape, Shape strides,
-                int64_t offset);
+Tensor MakeView(const Tensor& base, Shape shape, Shape strides, int64_t offset);
 // A contiguous copy (always copies); Contiguous() in ops/ only when needed.
 Tensor CopyToContiguous(const Tensor& t);
 // Converts every element to `dtype` (always copies).

@@ -93,9 +93,8 @@ HWY_INLINE V PowScalarExponent(D d, V x, double exponent) {
   const V powered = ExpWithMinusInf(
       d, hn::Mul(hn::Set(d, static_cast<T>(exponent)), LogWithEdges(d, x)));
   // 0^p: 0 for p > 0, inf for p < 0 (the log path gives exp(-inf * p)).
-  const V at_zero = hn::Set(d, exponent > 0
-                                   ? T{0}
-                                   : std::numeric_limits<T>::infinity());
+  const V at_zero =
+      hn::Set(d, exponent > 0 ? T{0} : std::numeric_limits<T>::infinity());
   return hn::IfThenElse(hn::Eq(x, zero), at_zero, powered);
 }
 
@@ -141,33 +140,53 @@ void UnaryKernel(UnaryKind kind, double param, const T* HWY_RESTRICT in,
 // (all are single IEEE operations), so rows may mix them.
 struct AddOp {
   template <class D, class V>
-  V operator()(D, V a, V b) const { return hn::Add(a, b); }
+  V operator()(D, V a, V b) const {
+    return hn::Add(a, b);
+  }
   template <typename T>
-  T operator()(T a, T b) const { return a + b; }
+  T operator()(T a, T b) const {
+    return a + b;
+  }
 };
 struct SubOp {
   template <class D, class V>
-  V operator()(D, V a, V b) const { return hn::Sub(a, b); }
+  V operator()(D, V a, V b) const {
+    return hn::Sub(a, b);
+  }
   template <typename T>
-  T operator()(T a, T b) const { return a - b; }
+  T operator()(T a, T b) const {
+    return a - b;
+  }
 };
 struct MulOp {
   template <class D, class V>
-  V operator()(D, V a, V b) const { return hn::Mul(a, b); }
+  V operator()(D, V a, V b) const {
+    return hn::Mul(a, b);
+  }
   template <typename T>
-  T operator()(T a, T b) const { return a * b; }
+  T operator()(T a, T b) const {
+    return a * b;
+  }
 };
 struct DivOp {
   template <class D, class V>
-  V operator()(D, V a, V b) const { return hn::Div(a, b); }
+  V operator()(D, V a, V b) const {
+    return hn::Div(a, b);
+  }
   template <typename T>
-  T operator()(T a, T b) const { return a / b; }
+  T operator()(T a, T b) const {
+    return a / b;
+  }
 };
 struct MaxOp {
   template <class D, class V>
-  V operator()(D, V a, V b) const { return hn::Max(a, b); }
+  V operator()(D, V a, V b) const {
+    return hn::Max(a, b);
+  }
   template <typename T>
-  T operator()(T a, T b) const { return a > b ? a : b; }
+  T operator()(T a, T b) const {
+    return a > b ? a : b;
+  }
 };
 struct EqualOp {
   template <class D, class V>
@@ -175,7 +194,9 @@ struct EqualOp {
     return hn::IfThenElseZero(hn::Eq(a, b), hn::Set(d, hn::TFromD<D>{1}));
   }
   template <typename T>
-  T operator()(T a, T b) const { return a == b ? T{1} : T{0}; }
+  T operator()(T a, T b) const {
+    return a == b ? T{1} : T{0};
+  }
 };
 struct GreaterOp {
   template <class D, class V>
@@ -183,7 +204,9 @@ struct GreaterOp {
     return hn::IfThenElseZero(hn::Gt(a, b), hn::Set(d, hn::TFromD<D>{1}));
   }
   template <typename T>
-  T operator()(T a, T b) const { return a > b ? T{1} : T{0}; }
+  T operator()(T a, T b) const {
+    return a > b ? T{1} : T{0};
+  }
 };
 
 // One row of n outputs; a and b advance by sa and sb elements (0 = repeated

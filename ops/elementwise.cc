@@ -4,7 +4,6 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/elementwise.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
-
 #include "hwy/highway.h"
 #include "ops/elementwise-inl.h"
 
@@ -25,8 +24,8 @@ HWY_EXPORT(UnaryF64);
 HWY_EXPORT(BinaryF32);
 HWY_EXPORT(BinaryF64);
 
-void UnaryContiguous(UnaryKind kind, double param, const float* in,
-                     float* out, size_t n) {
+void UnaryContiguous(UnaryKind kind, double param, const float* in, float* out,
+                     size_t n) {
   HWY_DYNAMIC_DISPATCH(UnaryF32)(kind, param, in, out, n);
 }
 void UnaryContiguous(UnaryKind kind, double param, const double* in,
@@ -85,8 +84,8 @@ Tensor MaskedFill(const Tensor& x, const Tensor& mask, double value) {
 }
 Tensor Full(const Shape& shape, double value, DType dtype) {
   return CallOpOrDie(
-      "full", {}, {{"shape", ShapeAttr{shape}}, {"value", value},
-                   {"dtype", dtype}});
+      "full", {},
+      {{"shape", ShapeAttr{shape}}, {"value", value}, {"dtype", dtype}});
 }
 Tensor FullLike(const Tensor& x, double value) {
   return CallOpOrDie("full_like", {x}, {{"value", value}});
@@ -113,18 +112,18 @@ namespace {
 
 // ---- shared pieces of the definitions -------------------------------------
 
-Tensor Contiguous(const Tensor& t) {
+// The unary kernels read a dense buffer.
+Tensor DenseInput(const Tensor& t) {
   return t.is_contiguous() ? t : CopyToContiguous(t);
 }
 
 KernelFn UnaryForward(UnaryKind kind, const char* param_attr = nullptr) {
   return [kind, param_attr](const KernelContext& ctx) {
-    const Tensor x = Contiguous(ctx.inputs[0]);
+    const Tensor x = DenseInput(ctx.inputs[0]);
     const double param = param_attr ? ctx.attrs.GetFloat(param_attr) : 0.0;
     Tensor y = Tensor::Empty(x.shape(), x.dtype());
     if (x.dtype() == DType::kFloat32) {
-      UnaryContiguous(kind, param, x.data<float>(), y.data<float>(),
-                      x.numel());
+      UnaryContiguous(kind, param, x.data<float>(), y.data<float>(), x.numel());
     } else {
       UnaryContiguous(kind, param, x.data<double>(), y.data<double>(),
                       x.numel());
@@ -171,22 +170,24 @@ KernelFn BinaryForward(BinaryKind kind) {
 
 ReferenceFn BinaryReference(double (*f)(double, double)) {
   return [f](absl::Span<const Tensor> in, const Attrs&) {
-    return std::vector<Tensor>{
-        ReferenceBinary(in[0], in[1], in[0].dtype(), f)};
+    return std::vector<Tensor>{ReferenceBinary(in[0], in[1], in[0].dtype(), f)};
   };
 }
 
 // Same-shape, row-broadcast, outer-product and scalar operands.
 std::vector<OpSample> BinarySamples(double low, double high) {
   return {
-      {"same_shape", {SampleUniform({3, 5}, low, high, 1),
-                      SampleUniform({3, 5}, low, high, 2)}},
-      {"row_broadcast", {SampleUniform({2, 3, 9}, low, high, 3),
-                         SampleUniform({9}, low, high, 4)}},
-      {"outer", {SampleUniform({4, 1}, low, high, 5),
-                 SampleUniform({1, 3}, low, high, 6)}},
-      {"scalar", {SampleUniform({17}, low, high, 7),
-                  SampleUniform({}, low, high, 8)}},
+      {"same_shape",
+       {SampleUniform({3, 5}, low, high, 1),
+        SampleUniform({3, 5}, low, high, 2)}},
+      {"row_broadcast",
+       {SampleUniform({2, 3, 9}, low, high, 3),
+        SampleUniform({9}, low, high, 4)}},
+      {"outer",
+       {SampleUniform({4, 1}, low, high, 5),
+        SampleUniform({1, 3}, low, high, 6)}},
+      {"scalar",
+       {SampleUniform({17}, low, high, 7), SampleUniform({}, low, high, 8)}},
   };
 }
 
@@ -260,7 +261,8 @@ void WhereStrided(const Tensor& condition, const Tensor& a, const Tensor& b,
 
 }  // namespace
 
-// ---- binary arithmetic -------------------------------------------------------
+// ---- binary arithmetic
+// -------------------------------------------------------
 
 MG_REGISTER_OP(add) {
   OpDef def;
@@ -318,20 +320,22 @@ MG_REGISTER_OP(div) {
   def.forward = BinaryForward(BinaryKind::kDiv);
   def.backward = [](const GradContext& c) {  // da = g / b, db = -g y / b
     const Tensor& g = c.grad_output(0);
-    return Grads{
-        c.needs_input_grad[0] ? Div(g, c.input(1)) : Tensor(),
-        c.needs_input_grad[1] ? Neg(Div(Mul(g, c.output(0)), c.input(1)))
-                              : Tensor()};
+    return Grads{c.needs_input_grad[0] ? Div(g, c.input(1)) : Tensor(),
+                 c.needs_input_grad[1]
+                     ? Neg(Div(Mul(g, c.output(0)), c.input(1)))
+                     : Tensor()};
   };
   def.reference = BinaryReference([](double a, double b) { return a / b; });
   def.samples = [] {
     return std::vector<OpSample>{
-        {"same_shape", {SampleUniform({3, 5}, -2, 2, 1),
-                        SampleAwayFromZero({3, 5}, 0.5, 2, 2)}},
-        {"row_broadcast", {SampleUniform({2, 3, 9}, -2, 2, 3),
-                           SampleAwayFromZero({9}, 0.5, 2, 4)}},
-        {"scalar_numerator", {SampleUniform({}, -2, 2, 5),
-                              SampleAwayFromZero({4, 3}, 0.5, 2, 6)}},
+        {"same_shape",
+         {SampleUniform({3, 5}, -2, 2, 1),
+          SampleAwayFromZero({3, 5}, 0.5, 2, 2)}},
+        {"row_broadcast",
+         {SampleUniform({2, 3, 9}, -2, 2, 3),
+          SampleAwayFromZero({9}, 0.5, 2, 4)}},
+        {"scalar_numerator",
+         {SampleUniform({}, -2, 2, 5), SampleAwayFromZero({4, 3}, 0.5, 2, 6)}},
     };
   };
   return def;
@@ -366,14 +370,14 @@ MG_REGISTER_OP(equal) {
   def.nondifferentiable_inputs = {0, 1};
   def.infer = InferBinary;
   def.forward = BinaryForward(BinaryKind::kEqual);
-  def.reference = BinaryReference(
-      [](double a, double b) { return a == b ? 1.0 : 0.0; });
+  def.reference =
+      BinaryReference([](double a, double b) { return a == b ? 1.0 : 0.0; });
   def.samples = [] {
     Tensor a = SampleUniform({3, 4}, -2, 2, 1);
     Tensor b = CopyToContiguous(a);
     b.data<double>()[5] += 1.0;  // one mismatch among matches
-    return std::vector<OpSample>{{"mixed", {a, b}},
-                                 {"broadcast", {a, SampleUniform({4}, -2, 2, 2)}}};
+    return std::vector<OpSample>{
+        {"mixed", {a, b}}, {"broadcast", {a, SampleUniform({4}, -2, 2, 2)}}};
   };
   return def;
 }
@@ -386,13 +390,14 @@ MG_REGISTER_OP(greater) {
   def.nondifferentiable_inputs = {0, 1};
   def.infer = InferBinary;
   def.forward = BinaryForward(BinaryKind::kGreater);
-  def.reference = BinaryReference(
-      [](double a, double b) { return a > b ? 1.0 : 0.0; });
+  def.reference =
+      BinaryReference([](double a, double b) { return a > b ? 1.0 : 0.0; });
   def.samples = [] { return BinarySamples(-2, 2); };
   return def;
 }
 
-// ---- unary math --------------------------------------------------------------
+// ---- unary math
+// --------------------------------------------------------------
 
 MG_REGISTER_OP(neg) {
   OpDef def;
@@ -447,7 +452,8 @@ MG_REGISTER_OP(sqrt) {
   def.infer = InferUnaryFloat;
   def.forward = UnaryForward(UnaryKind::kSqrt);
   def.backward = [](const GradContext& c) {  // dx = g / (2 y)
-    return Grads{Div(c.grad_output(0), Mul(c.output(0), ScalarLike(2.0, c.output(0))))};
+    return Grads{
+        Div(c.grad_output(0), Mul(c.output(0), ScalarLike(2.0, c.output(0))))};
   };
   def.reference = UnaryReference([](double x) { return std::sqrt(x); });
   def.samples = [] { return UnarySamples(0.2, 4); };
@@ -465,8 +471,7 @@ MG_REGISTER_OP(rsqrt) {
     const Tensor& y = c.output(0);
     return Grads{Mul(c.grad_output(0), Mul(Pow(y, 3.0), ScalarLike(-0.5, y)))};
   };
-  def.reference =
-      UnaryReference([](double x) { return 1.0 / std::sqrt(x); });
+  def.reference = UnaryReference([](double x) { return 1.0 / std::sqrt(x); });
   def.samples = [] { return UnarySamples(0.2, 4); };
   return def;
 }
@@ -528,8 +533,7 @@ MG_REGISTER_OP(silu) {
     const Tensor& x = c.input(0);
     const Tensor s = Sigmoid(x);
     const Tensor one = ScalarLike(1.0, x);
-    return Grads{
-        Mul(c.grad_output(0), Mul(s, Add(one, Mul(x, Sub(one, s)))))};
+    return Grads{Mul(c.grad_output(0), Mul(s, Add(one, Mul(x, Sub(one, s)))))};
   };
   def.reference = UnaryReference([](double x) { return x * Sigmoid64(x); });
   def.samples = [] { return UnarySamples(-5, 5); };
@@ -567,7 +571,8 @@ MG_REGISTER_OP(pow) {
   return def;
 }
 
-// ---- selection, fills, casts ---------------------------------------------------
+// ---- selection, fills, casts
+// ---------------------------------------------------
 
 MG_REGISTER_OP(where) {
   OpDef def;
@@ -575,8 +580,8 @@ MG_REGISTER_OP(where) {
   def.summary = "y = condition != 0 ? a : b (three-way broadcasting)";
   def.inputs = {"condition", "a", "b"};
   def.nondifferentiable_inputs = {0};
-  def.infer = [](const InferContext& ctx)
-      -> absl::StatusOr<std::vector<TensorMeta>> {
+  def.infer =
+      [](const InferContext& ctx) -> absl::StatusOr<std::vector<TensorMeta>> {
     MG_ASSIGN_OR_RETURN(TensorMeta ab,
                         BroadcastMetas(ctx.inputs[1], ctx.inputs[2]));
     MG_ASSIGN_OR_RETURN(ab.shape,
@@ -613,11 +618,12 @@ MG_REGISTER_OP(where) {
   def.samples = [] {
     Tensor condition = Tensor::FromData<double>({1, 0, 0, 1, 1, 0}, {2, 3});
     return std::vector<OpSample>{
-        {"same_shape", {condition, SampleUniform({2, 3}, -2, 2, 1),
-                        SampleUniform({2, 3}, -2, 2, 2)}},
-        {"broadcast", {Tensor::FromData<double>({0, 1, 1}, {3}),
-                       SampleUniform({4, 3}, -2, 2, 3),
-                       SampleUniform({4, 1}, -2, 2, 4)}},
+        {"same_shape",
+         {condition, SampleUniform({2, 3}, -2, 2, 1),
+          SampleUniform({2, 3}, -2, 2, 2)}},
+        {"broadcast",
+         {Tensor::FromData<double>({0, 1, 1}, {3}),
+          SampleUniform({4, 3}, -2, 2, 3), SampleUniform({4, 1}, -2, 2, 4)}},
     };
   };
   return def;
@@ -630,16 +636,16 @@ MG_REGISTER_OP(full) {
   def.attrs = {{"shape", AttrType::kShape, std::nullopt, "output shape"},
                {"value", AttrType::kFloat, AttrValue(0.0), "fill value"},
                {"dtype", AttrType::kDType, AttrValue(DType::kFloat32), ""}};
-  def.infer = [](const InferContext& ctx)
-      -> absl::StatusOr<std::vector<TensorMeta>> {
+  def.infer =
+      [](const InferContext& ctx) -> absl::StatusOr<std::vector<TensorMeta>> {
     const Shape& shape = ctx.attrs.GetShape("shape");
     MG_RETURN_IF_ERROR(ValidateShape(shape));
     return std::vector<TensorMeta>{{ctx.attrs.GetDType("dtype"), shape}};
   };
   def.forward = [](const KernelContext& ctx) {
-    return std::vector<Tensor>{Tensor::Full(
-        ctx.outputs[0].shape, ctx.attrs.GetFloat("value"),
-        ctx.outputs[0].dtype)};
+    return std::vector<Tensor>{Tensor::Full(ctx.outputs[0].shape,
+                                            ctx.attrs.GetFloat("value"),
+                                            ctx.outputs[0].dtype)};
   };
   def.reference = [](absl::Span<const Tensor>, const Attrs& attrs) {
     std::vector<double> values(NumElements(attrs.GetShape("shape")),
@@ -649,12 +655,11 @@ MG_REGISTER_OP(full) {
                      attrs.GetDType("dtype"))};
   };
   def.samples = [] {
-    return std::vector<OpSample>{
-        {"matrix",
-         {},
-         {{"shape", ShapeAttr{{2, 3}}},
-          {"value", 1.5},
-          {"dtype", DType::kFloat64}}}};
+    return std::vector<OpSample>{{"matrix",
+                                  {},
+                                  {{"shape", ShapeAttr{{2, 3}}},
+                                   {"value", 1.5},
+                                   {"dtype", DType::kFloat64}}}};
   };
   return def;
 }
@@ -668,9 +673,9 @@ MG_REGISTER_OP(full_like) {
   def.attrs = {{"value", AttrType::kFloat, AttrValue(0.0), "fill value"}};
   def.infer = SameAsInput(0);
   def.forward = [](const KernelContext& ctx) {
-    return std::vector<Tensor>{Tensor::Full(
-        ctx.outputs[0].shape, ctx.attrs.GetFloat("value"),
-        ctx.outputs[0].dtype)};
+    return std::vector<Tensor>{Tensor::Full(ctx.outputs[0].shape,
+                                            ctx.attrs.GetFloat("value"),
+                                            ctx.outputs[0].dtype)};
   };
   def.reference = [](absl::Span<const Tensor> in, const Attrs& attrs) {
     const double value = attrs.GetFloat("value");
@@ -690,8 +695,8 @@ MG_REGISTER_OP(cast) {
   def.summary = "y = x converted to `dtype`";
   def.inputs = {"x"};
   def.attrs = {{"dtype", AttrType::kDType, std::nullopt, "target dtype"}};
-  def.infer = [](const InferContext& ctx)
-      -> absl::StatusOr<std::vector<TensorMeta>> {
+  def.infer =
+      [](const InferContext& ctx) -> absl::StatusOr<std::vector<TensorMeta>> {
     return std::vector<TensorMeta>{
         {ctx.attrs.GetDType("dtype"), ctx.inputs[0].shape}};
   };
@@ -708,9 +713,9 @@ MG_REGISTER_OP(cast) {
                      attrs.GetDType("dtype"))};
   };
   def.samples = [] {
-    return std::vector<OpSample>{
-        {"to_f64", {SampleUniform({2, 3}, -1, 1, 1)},
-         {{"dtype", DType::kFloat64}}}};
+    return std::vector<OpSample>{{"to_f64",
+                                  {SampleUniform({2, 3}, -1, 1, 1)},
+                                  {{"dtype", DType::kFloat64}}}};
   };
   return def;
 }

@@ -77,8 +77,8 @@ enum class UnaryKind : int {
 enum class BinaryKind : int { kAdd, kSub, kMul, kDiv, kMax, kEqual, kGreater };
 
 // out[i] = f(in[i]) over n contiguous elements; `param` is pow's exponent.
-void UnaryContiguous(UnaryKind kind, double param, const float* in,
-                     float* out, size_t n);
+void UnaryContiguous(UnaryKind kind, double param, const float* in, float* out,
+                     size_t n);
 void UnaryContiguous(UnaryKind kind, double param, const double* in,
                      double* out, size_t n);
 

@@ -9,9 +9,9 @@
 
 namespace minigraph {
 
-// y = x * keep / (1 - p) where keep[i] = BitsToUnit(CounterHash(seed, i)) >= p over
-// the row-major index i of x: the same seed gives the same mask. p = 0 is the
-// identity.
+// y = x * keep / (1 - p) where keep[i] = BitsToUnit(CounterHash(seed, i)) >= p
+// over the row-major index i of x: the same seed gives the same mask. p = 0 is
+// the identity.
 Tensor Dropout(const Tensor& x, double p, uint64_t seed);
 // [rows, cols] of 0 where key j may be seen by query i (j <= i + offset) and
 // -inf above: offset = cols - rows aligns the diagonal to the end, as when

@@ -6,10 +6,11 @@
 namespace minigraph {
 
 InferFn SameAsInput(int input) {
-  return [input](const InferContext& ctx)
-             -> absl::StatusOr<std::vector<TensorMeta>> {
-    return std::vector<TensorMeta>{ctx.inputs[input]};
-  };
+  return
+      [input](
+          const InferContext& ctx) -> absl::StatusOr<std::vector<TensorMeta>> {
+        return std::vector<TensorMeta>{ctx.inputs[input]};
+      };
 }
 
 absl::Status CheckFloat(const TensorMeta& meta, absl::string_view what) {
@@ -25,10 +26,10 @@ absl::Status CheckSameFloatDType(const TensorMeta& a, const TensorMeta& b) {
   MG_RETURN_IF_ERROR(CheckFloat(a, "input 0"));
   MG_RETURN_IF_ERROR(CheckFloat(b, "input 1"));
   if (a.dtype != b.dtype) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dtype mismatch: ", DTypeName(a.dtype), ShapeToString(a.shape),
-        " vs ", DTypeName(b.dtype), ShapeToString(b.shape),
-        " (convert one with cast)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dtype mismatch: ", DTypeName(a.dtype),
+                     ShapeToString(a.shape), " vs ", DTypeName(b.dtype),
+                     ShapeToString(b.shape), " (convert one with cast)"));
   }
   return absl::OkStatus();
 }

@@ -36,8 +36,7 @@ template <typename Fn>
 Tensor ReferenceUnary(const Tensor& x, Fn f);
 // y = f(a, b) with numpy broadcasting.
 template <typename Fn>
-Tensor ReferenceBinary(const Tensor& a, const Tensor& b, DType out_dtype,
-                       Fn f);
+Tensor ReferenceBinary(const Tensor& a, const Tensor& b, DType out_dtype, Fn f);
 
 // ---- samples ------------------------------------------------------------
 // Seeded float64 uniform values in [low, high).

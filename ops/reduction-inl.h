@@ -77,7 +77,8 @@ struct SumFold {
 };
 
 // max that propagates NaN: once a NaN is seen it stays (a NaN compares false
-// with everything, so neither branch below replaces it).
+// with everything, so neither branch below replaces it). IsNaN, not
+// Ne(x, x): Highway's Ne is an ordered compare on x86, false for NaN.
 struct MaxFold {
   template <typename T>
   static T Identity() {

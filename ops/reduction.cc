@@ -30,6 +30,24 @@ HWY_EXPORT(ReduceF64);
 HWY_EXPORT(SoftmaxF32);
 HWY_EXPORT(SoftmaxF64);
 
+// One dispatch per node, never per vector.
+void RunReduce(ReduceKind kind, const ReducePlan& plan, const float* x,
+               float* out) {
+  HWY_DYNAMIC_DISPATCH(ReduceF32)(kind, plan, x, out);
+}
+void RunReduce(ReduceKind kind, const ReducePlan& plan, const double* x,
+               double* out) {
+  HWY_DYNAMIC_DISPATCH(ReduceF64)(kind, plan, x, out);
+}
+void RunSoftmax(bool log, const float* x, float* y, size_t outer, size_t n,
+                size_t inner) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxF32)(log, x, y, outer, n, inner);
+}
+void RunSoftmax(bool log, const double* x, double* y, size_t outer, size_t n,
+                size_t inner) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxF64)(log, x, y, outer, n, inner);
+}
+
 // ---- user API ---------------------------------------------------------------
 
 Tensor Sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
@@ -52,20 +70,13 @@ namespace {
 
 // ---- axes -------------------------------------------------------------------
 
-// NormalizeAxis, except that a 0-d tensor also takes -1 (as well as 0), like
-// PyTorch, so that the default softmax axis works on it.
-absl::StatusOr<int> NormalizeAxisOf0d(int64_t axis, int rank) {
-  if (rank == 0 && axis == -1) return 0;
-  return NormalizeAxis(axis, rank);
-}
-
 // Which dimensions of a tensor of `rank` the `axes` attribute reduces (empty
 // axes: all). A 0-d tensor accepts axis 0 / -1, like PyTorch.
 absl::StatusOr<std::vector<bool>> ReducedDims(const std::vector<int64_t>& axes,
                                               int rank) {
   std::vector<bool> reduced(std::max(rank, 1), axes.empty());
   for (int64_t axis : axes) {
-    absl::StatusOr<int> normalized = NormalizeAxisOf0d(axis, rank);
+    absl::StatusOr<int> normalized = NormalizeAxis(axis, rank);
     if (!normalized.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("axes [", absl::StrJoin(axes, ", "),
@@ -129,13 +140,15 @@ absl::StatusOr<std::vector<TensorMeta>> InferReduce(const InferContext& ctx,
 
 // ---- reduction plan and kernels ---------------------------------------------
 
+// The dimensions of a ReducePlan, outermost first.
+struct LoopNest {
+  Shape sizes, in_strides, out_strides;
+};
+
 // Builds the loop nest of a reduction over any strided x: drops size-1
 // dimensions, orders the rest by decreasing input stride (broadcast stride-0
 // dimensions outermost) so the innermost loop is the unit-stride one, and
 // merges neighbours that are one run in both input and output.
-struct LoopNest {
-  Shape sizes, in_strides, out_strides;
-};
 
 LoopNest BuildLoopNest(const Tensor& x, const std::vector<bool>& reduced) {
   struct Dim {
@@ -196,11 +209,9 @@ KernelFn ReduceForward(ReduceKind kind) {
         y.numel(),
         static_cast<double>(ReducedCount(x.shape(), reduced))};
     if (x.dtype() == DType::kFloat32) {
-      HWY_DYNAMIC_DISPATCH(ReduceF32)
-      (kind, plan, x.data<float>(), y.data<float>());
+      RunReduce(kind, plan, x.data<float>(), y.data<float>());
     } else {
-      HWY_DYNAMIC_DISPATCH(ReduceF64)
-      (kind, plan, x.data<double>(), y.data<double>());
+      RunReduce(kind, plan, x.data<double>(), y.data<double>());
     }
     return std::vector<Tensor>{y};
   };
@@ -308,9 +319,9 @@ std::vector<OpSample> SumSamples() {
 absl::StatusOr<std::vector<TensorMeta>> InferSoftmax(const InferContext& ctx) {
   const TensorMeta& x = ctx.inputs[0];
   MG_RETURN_IF_ERROR(CheckFloat(x, "x"));
-  MG_RETURN_IF_ERROR(NormalizeAxisOf0d(ctx.attrs.GetInt("axis"),
-                                       static_cast<int>(x.shape.size()))
-                         .status());
+  MG_RETURN_IF_ERROR(
+      NormalizeAxis(ctx.attrs.GetInt("axis"), static_cast<int>(x.shape.size()))
+          .status());
   return std::vector<TensorMeta>{x};
 }
 
@@ -338,11 +349,10 @@ KernelFn SoftmaxForward(bool log) {
     const AxisSplit s = SplitAtAxis(x.shape(), ctx.attrs.GetInt("axis"));
     Tensor y = Tensor::Empty(x.shape(), x.dtype());
     if (x.dtype() == DType::kFloat32) {
-      HWY_DYNAMIC_DISPATCH(SoftmaxF32)
-      (log, x.data<float>(), y.data<float>(), s.outer, s.n, s.inner);
+      RunSoftmax(log, x.data<float>(), y.data<float>(), s.outer, s.n, s.inner);
     } else {
-      HWY_DYNAMIC_DISPATCH(SoftmaxF64)
-      (log, x.data<double>(), y.data<double>(), s.outer, s.n, s.inner);
+      RunSoftmax(log, x.data<double>(), y.data<double>(), s.outer, s.n,
+                 s.inner);
     }
     return std::vector<Tensor>{y};
   };
@@ -450,9 +460,7 @@ MG_REGISTER_OP(mean) {
 MG_REGISTER_OP(max) {
   OpDef def;
   def.name = "max";
-  def.summary =
-      "y = max of x over `axes` (all when empty); ties share the "
-      "gradient evenly";
+  def.summary = "y = max of x over `axes` (all when empty; NaN propagates)";
   def.inputs = {"x"};
   def.attrs = ReduceAttrs();
   def.infer = [](const InferContext& ctx) { return InferReduce(ctx, true); };
@@ -497,9 +505,7 @@ MG_REGISTER_OP(max) {
 MG_REGISTER_OP(softmax) {
   OpDef def;
   def.name = "softmax";
-  def.summary =
-      "y = exp(x - max) / sum(exp(x - max)) along `axis`; -inf -> 0, "
-      "a row of all -inf -> 0";
+  def.summary = "y = exp(x - max) / sum(exp(x - max)) along `axis`";
   def.inputs = {"x"};
   def.attrs = SoftmaxAttrs();
   def.infer = InferSoftmax;
@@ -518,9 +524,7 @@ MG_REGISTER_OP(softmax) {
 MG_REGISTER_OP(log_softmax) {
   OpDef def;
   def.name = "log_softmax";
-  def.summary =
-      "y = x - max - log(sum(exp(x - max))) along `axis`; a row of "
-      "all -inf -> -inf";
+  def.summary = "y = x - max - log(sum(exp(x - max))) along `axis`";
   def.inputs = {"x"};
   def.attrs = SoftmaxAttrs();
   def.infer = InferSoftmax;

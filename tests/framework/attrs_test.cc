@@ -21,7 +21,8 @@ TEST(AttrsTest, FillsDefaultsInDeclarationOrder) {
   EXPECT_EQ(attrs.GetFloat("scale"), 0.5);
   EXPECT_EQ(attrs.GetShape("shape"), (std::vector<int64_t>{2, -1}));
   EXPECT_EQ(attrs.ToString(), "axis=-1, scale=0.5, shape=(2, -1)");
-  Attrs same{{"shape", ShapeAttr{{2, -1}}}, {"axis", int64_t{-1}}, {"scale", 0.5}};
+  Attrs same{
+      {"shape", ShapeAttr{{2, -1}}}, {"axis", int64_t{-1}}, {"scale", 0.5}};
   ASSERT_TRUE(ValidateAttrs(Defs(), "op", same).ok());
   EXPECT_TRUE(attrs == same);
 }

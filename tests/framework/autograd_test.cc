@@ -57,7 +57,8 @@ TEST(AutogradTest, NonScalarNeedsExplicitGradient) {
   Tensor x = Leaf({1, 2}, {2});
   const absl::Status s = (x * 2.0).Backward();
   EXPECT_THAT(s.message(), HasSubstr("pass grad_output"));
-  const absl::Status wrong = (x * 2.0).Backward(Tensor::Ones({3}, DType::kFloat64));
+  const absl::Status wrong =
+      (x * 2.0).Backward(Tensor::Ones({3}, DType::kFloat64));
   EXPECT_THAT(wrong.message(), HasSubstr("float64[3]"));
 }
 
@@ -99,13 +100,14 @@ TEST(AutogradTest, RetainGraphAllowsASecondPass) {
   const Tensor f = Sum(Exp(x));
   ASSERT_TRUE(f.Backward(Tensor(), /*retain_graph=*/true).ok());
   ASSERT_TRUE(f.Backward().ok());
-  EXPECT_THAT(x.grad().ToVector<double>(),
-              Pointwise(DoubleNear(1e-12), {2 * std::exp(1.0), 2 * std::exp(2.0)}));
+  EXPECT_THAT(
+      x.grad().ToVector<double>(),
+      Pointwise(DoubleNear(1e-12), {2 * std::exp(1.0), 2 * std::exp(2.0)}));
 }
 
 TEST(AutogradTest, GradientsLeavesGradUntouchedAndReachesIntermediates) {
   Tensor x = Leaf({1, 2, 3}, {3});
-  const Tensor h = x * x;        // intermediate
+  const Tensor h = x * x;         // intermediate
   const Tensor f = Sum(h * 2.0);  // df/dh = 2, df/dx = 4x
   absl::StatusOr<std::vector<Tensor>> grads = Gradients({f}, {x, h});
   ASSERT_TRUE(grads.ok()) << grads.status();
@@ -120,7 +122,8 @@ TEST(AutogradTest, GradientsReportsUnusedInputs) {
   const Tensor f = Sum(x * 2.0);
   BackwardOptions retain;
   retain.retain_graph = true;
-  absl::StatusOr<std::vector<Tensor>> strict = Gradients({f}, {unused}, {}, retain);
+  absl::StatusOr<std::vector<Tensor>> strict =
+      Gradients({f}, {unused}, {}, retain);
   EXPECT_THAT(strict.status().message(), HasSubstr("not reached"));
   absl::StatusOr<std::vector<Tensor>> lenient =
       Gradients({f}, {unused}, {}, retain, /*allow_unused=*/true);
@@ -138,7 +141,8 @@ TEST(AutogradTest, CreateGraphGivesSecondDerivative) {
   ASSERT_TRUE(first.ok());
   EXPECT_TRUE((*first)[0].requires_grad());
   EXPECT_THAT((*first)[0].ToVector<double>(), ElementsAre(3, 12));
-  absl::StatusOr<std::vector<Tensor>> second = Gradients({Sum((*first)[0])}, {x});
+  absl::StatusOr<std::vector<Tensor>> second =
+      Gradients({Sum((*first)[0])}, {x});
   ASSERT_TRUE(second.ok());
   EXPECT_THAT((*second)[0].ToVector<double>(), ElementsAre(6, -12));
 }
@@ -155,14 +159,16 @@ TEST(AutogradTest, HessianVectorProductMatchesFiniteDifferences) {
   Tensor x = Leaf(x0, {4});
   BackwardOptions create;
   create.create_graph = true;
-  absl::StatusOr<std::vector<Tensor>> grad = Gradients({HvpFunction(x)}, {x}, {}, create);
+  absl::StatusOr<std::vector<Tensor>> grad =
+      Gradients({HvpFunction(x)}, {x}, {}, create);
   ASSERT_TRUE(grad.ok());
   // Hv = d/dx <grad f(x), v>
   const Tensor direction = Tensor::FromData(v, {4});
   absl::StatusOr<std::vector<Tensor>> hvp =
       Gradients({Sum((*grad)[0] * direction)}, {x});
   ASSERT_TRUE(hvp.ok());
-  // Finite differences of the gradient along v: (g(x + eps v) - g(x - eps v)) / 2 eps
+  // Finite differences of the gradient along v: (g(x + eps v) - g(x - eps v)) /
+  // 2 eps
   auto gradient_at = [](const std::vector<double>& point) {
     Tensor p = Leaf(point, {4});
     return (*Gradients({HvpFunction(p)}, {p}))[0].ToVector<double>();
@@ -197,7 +203,8 @@ TEST(AutogradTest, NodesCarryOpNamesAndScopes) {
 TEST(AutogradTest, ModelScriptMismatchDiesWithTheOpMessage) {
   const Tensor a = Tensor::Zeros({2, 3});
   const Tensor b = Tensor::Zeros({4, 3});
-  EXPECT_DEATH(Add(a, b), "add \\(node 'add_[0-9]+'\\).*\\[2, 3\\] and \\[4, 3\\]");
+  EXPECT_DEATH(Add(a, b),
+               "add \\(node 'add_[0-9]+'\\).*\\[2, 3\\] and \\[4, 3\\]");
 }
 
 }  // namespace

@@ -21,13 +21,15 @@ MG_REGISTER_OP(square_with_wrong_grad) {
   def.inputs = {"x"};
   def.infer = SameAsInput(0);
   def.forward = [](const KernelContext& ctx) {
-    return std::vector<Tensor>{Mul(ctx.inputs[0].Detach(), ctx.inputs[0].Detach())};
+    return std::vector<Tensor>{
+        Mul(ctx.inputs[0].Detach(), ctx.inputs[0].Detach())};
   };
   def.backward = [](const GradContext& c) {
     return Grads{Mul(c.grad_output(0), c.input(0))};
   };
   def.reference = [](absl::Span<const Tensor> in, const Attrs&) {
-    return std::vector<Tensor>{ReferenceUnary(in[0], [](double x) { return x * x; })};
+    return std::vector<Tensor>{
+        ReferenceUnary(in[0], [](double x) { return x * x; })};
   };
   def.samples = [] { return std::vector<OpSample>{}; };
   return def;
@@ -58,7 +60,8 @@ TEST(GradcheckTest, PassesCorrectGradientsInFullMode) {
   DifferentiableFn fn = [](const std::vector<Tensor>& x) {
     return std::vector<Tensor>{Exp(x[0]) * x[1], Sum(Sin(x[0]))};
   };
-  absl::StatusOr<GradcheckReport> r = Gradcheck(fn, {Input({2, 3}, 1), Input({3}, 2)});
+  absl::StatusOr<GradcheckReport> r =
+      Gradcheck(fn, {Input({2, 3}, 1), Input({3}, 2)});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->passed) << r->ToString();
   ASSERT_EQ(r->inputs.size(), 2u);
@@ -69,7 +72,8 @@ TEST(GradcheckTest, PassesCorrectGradientsInFullMode) {
 }
 
 TEST(GradcheckTest, FailsAWrongBackwardRule) {
-  absl::StatusOr<GradcheckReport> full = Gradcheck(WrongSquare(), {Input({4}, 3)});
+  absl::StatusOr<GradcheckReport> full =
+      Gradcheck(WrongSquare(), {Input({4}, 3)});
   ASSERT_TRUE(full.ok());
   EXPECT_FALSE(full->passed);
   EXPECT_GT(full->inputs[0].max_abs_error, 0.2);
@@ -100,7 +104,8 @@ TEST(GradcheckTest, SecondOrderPassesAndCatchesWrongRules) {
   DifferentiableFn fn = [](const std::vector<Tensor>& x) {
     return std::vector<Tensor>{Sigmoid(x[0]) * Log(x[1])};
   };
-  absl::StatusOr<GradcheckReport> good = GradGradcheck(fn, {Input({3}, 5), Input({3}, 6)});
+  absl::StatusOr<GradcheckReport> good =
+      GradGradcheck(fn, {Input({3}, 5), Input({3}, 6)});
   ASSERT_TRUE(good.ok()) << good.status();
   EXPECT_TRUE(good->passed) << good->ToString();
   EXPECT_EQ(good->mode, "second-order full");
@@ -112,19 +117,24 @@ TEST(GradcheckTest, SecondOrderPassesAndCatchesWrongRules) {
   absl::StatusOr<GradcheckReport> first = Gradcheck(detached, {Input({3}, 7)});
   ASSERT_TRUE(first.ok());
   EXPECT_TRUE(first->passed) << first->ToString();
-  absl::StatusOr<GradcheckReport> bad = GradGradcheck(detached, {Input({3}, 7)});
+  absl::StatusOr<GradcheckReport> bad =
+      GradGradcheck(detached, {Input({3}, 7)});
   ASSERT_TRUE(bad.ok());
   EXPECT_FALSE(bad->passed);
 }
 
 TEST(GradcheckTest, RejectsFloat32Inputs) {
-  DifferentiableFn fn = [](const std::vector<Tensor>& x) { return std::vector<Tensor>{Exp(x[0])}; };
+  DifferentiableFn fn = [](const std::vector<Tensor>& x) {
+    return std::vector<Tensor>{Exp(x[0])};
+  };
   absl::StatusOr<GradcheckReport> r = Gradcheck(fn, {Tensor::Ones({2})});
   EXPECT_THAT(r.status().message(), HasSubstr("float64"));
 }
 
 TEST(GradcheckTest, ReportsProgress) {
-  DifferentiableFn fn = [](const std::vector<Tensor>& x) { return std::vector<Tensor>{Exp(x[0])}; };
+  DifferentiableFn fn = [](const std::vector<Tensor>& x) {
+    return std::vector<Tensor>{Exp(x[0])};
+  };
   int64_t last = 0, total = 0;
   GradcheckOptions options;
   options.progress = [&](int64_t done, int64_t all) {

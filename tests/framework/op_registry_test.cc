@@ -18,13 +18,14 @@ TEST(OpRegistryTest, EveryOpIsCompleteAndFindable) {
     EXPECT_EQ(FindOp(def->name), def);
     EXPECT_FALSE(def->summary.empty()) << def->name;
   }
-  for (const char* name : {"add", "sub", "mul", "div", "neg", "exp", "log",
-                           "sqrt", "rsqrt", "pow", "where", "maximum", "sin",
-                           "cos", "sigmoid", "silu", "sum", "mean", "max",
-                           "softmax", "log_softmax", "matmul", "reshape",
-                           "permute", "expand", "slice", "concat",
-                           "contiguous", "causal_mask", "dropout",
-                           "embedding"}) {
+  for (const char* name :
+       {"add",         "sub",     "mul",        "div",         "neg",
+        "exp",         "log",     "sqrt",       "rsqrt",       "pow",
+        "where",       "maximum", "sin",        "cos",         "sigmoid",
+        "silu",        "sum",     "mean",       "max",         "softmax",
+        "log_softmax", "matmul",  "reshape",    "permute",     "expand",
+        "slice",       "concat",  "contiguous", "causal_mask", "dropout",
+        "embedding"}) {
     EXPECT_NE(FindOp(name), nullptr) << name;
   }
 }
@@ -37,8 +38,9 @@ TEST(OpRegistryTest, UnknownOp) {
 
 TEST(OpRegistryTest, WrongArityNamesOpAndNode) {
   auto r = CallOp("add", {Tensor::Ones({2})}, {}, "my_add");
-  EXPECT_THAT(r.status().message(),
-              HasSubstr("add (node 'my_add'): expects 2 input(s) (a, b), got 1"));
+  EXPECT_THAT(
+      r.status().message(),
+      HasSubstr("add (node 'my_add'): expects 2 input(s) (a, b), got 1"));
 }
 
 TEST(OpRegistryTest, ShapeErrorNamesOpNodeAndBothShapes) {
@@ -49,18 +51,22 @@ TEST(OpRegistryTest, ShapeErrorNamesOpNodeAndBothShapes) {
 }
 
 TEST(OpRegistryTest, DTypeMismatchIsAnError) {
-  auto r = CallOp("add", {Tensor::Ones({2}), Tensor::Ones({2}, DType::kFloat64)});
-  EXPECT_THAT(r.status().message(), HasSubstr("dtype mismatch: float32[2] vs float64[2]"));
+  auto r =
+      CallOp("add", {Tensor::Ones({2}), Tensor::Ones({2}, DType::kFloat64)});
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("dtype mismatch: float32[2] vs float64[2]"));
 }
 
 TEST(OpRegistryTest, AttributesAreCheckedAgainstTheDefinition) {
   const Tensor x = Tensor::Ones({2});
   EXPECT_THAT(CallOp("pow", {x}).status().message(),
               HasSubstr("missing required attribute 'exponent' of type float"));
-  EXPECT_THAT(CallOp("pow", {x}, {{"exponent", std::string("two")}}).status().message(),
-              HasSubstr("attribute 'exponent' must be float, got string"));
-  EXPECT_THAT(CallOp("pow", {x}, {{"exponent", 2.0}, {"base", 1.0}}).status().message(),
-              HasSubstr("unknown attribute 'base' (declared: exponent)"));
+  EXPECT_THAT(
+      CallOp("pow", {x}, {{"exponent", std::string("two")}}).status().message(),
+      HasSubstr("attribute 'exponent' must be float, got string"));
+  EXPECT_THAT(
+      CallOp("pow", {x}, {{"exponent", 2.0}, {"base", 1.0}}).status().message(),
+      HasSubstr("unknown attribute 'base' (declared: exponent)"));
   // An int widens to a float attribute.
   auto r = CallOp("pow", {x}, {{"exponent", int64_t{2}}});
   ASSERT_TRUE(r.ok()) << r.status();

@@ -30,18 +30,26 @@ struct UnaryCase {
 TEST(ElementwiseKernelTest, UnaryMatchesLibmForAllLengthsAndAlignments) {
   const UnaryCase cases[] = {
       {UnaryKind::kNeg, 0, -5, 5, [](double x, double) { return -x; }},
-      {UnaryKind::kExp, 0, -20, 20, [](double x, double) { return std::exp(x); }},
-      {UnaryKind::kLog, 0, 1e-3, 1e3, [](double x, double) { return std::log(x); }},
-      {UnaryKind::kSqrt, 0, 0, 100, [](double x, double) { return std::sqrt(x); }},
-      {UnaryKind::kRsqrt, 0, 0.01, 100, [](double x, double) { return 1 / std::sqrt(x); }},
-      {UnaryKind::kSin, 0, -100, 100, [](double x, double) { return std::sin(x); }},
-      {UnaryKind::kCos, 0, -100, 100, [](double x, double) { return std::cos(x); }},
+      {UnaryKind::kExp, 0, -20, 20,
+       [](double x, double) { return std::exp(x); }},
+      {UnaryKind::kLog, 0, 1e-3, 1e3,
+       [](double x, double) { return std::log(x); }},
+      {UnaryKind::kSqrt, 0, 0, 100,
+       [](double x, double) { return std::sqrt(x); }},
+      {UnaryKind::kRsqrt, 0, 0.01, 100,
+       [](double x, double) { return 1 / std::sqrt(x); }},
+      {UnaryKind::kSin, 0, -100, 100,
+       [](double x, double) { return std::sin(x); }},
+      {UnaryKind::kCos, 0, -100, 100,
+       [](double x, double) { return std::cos(x); }},
       {UnaryKind::kSigmoid, 0, -30, 30,
        [](double x, double) { return 1 / (1 + std::exp(-x)); }},
       {UnaryKind::kSilu, 0, -30, 30,
        [](double x, double) { return x / (1 + std::exp(-x)); }},
-      {UnaryKind::kPow, 3, -3, 3, [](double x, double p) { return std::pow(x, p); }},
-      {UnaryKind::kPow, 1.7, 0.1, 3, [](double x, double p) { return std::pow(x, p); }},
+      {UnaryKind::kPow, 3, -3, 3,
+       [](double x, double p) { return std::pow(x, p); }},
+      {UnaryKind::kPow, 1.7, 0.1, 3,
+       [](double x, double p) { return std::pow(x, p); }},
   };
   for (const UnaryCase& c : cases) {
     const Tensor input = SampleUniform({71 + 1}, c.low, c.high, 99);
@@ -51,8 +59,10 @@ TEST(ElementwiseKernelTest, UnaryMatchesLibmForAllLengthsAndAlignments) {
       for (size_t n = 0; n + misalign <= 71; ++n) {
         std::vector<double> out64(n + 1, 123.0);
         std::vector<float> out32(n + 1, 123.0f);
-        UnaryContiguous(c.kind, c.param, in64.data() + misalign, out64.data(), n);
-        UnaryContiguous(c.kind, c.param, in32.data() + misalign, out32.data(), n);
+        UnaryContiguous(c.kind, c.param, in64.data() + misalign, out64.data(),
+                        n);
+        UnaryContiguous(c.kind, c.param, in32.data() + misalign, out32.data(),
+                        n);
         for (size_t i = 0; i < n; ++i) {
           const double want64 = c.expected(in64[i + misalign], c.param);
           const double want32 = c.expected(in32[i + misalign], c.param);
@@ -70,7 +80,8 @@ TEST(ElementwiseKernelTest, UnaryMatchesLibmForAllLengthsAndAlignments) {
 }
 
 TEST(ElementwiseKernelTest, EdgeValues) {
-  const Tensor x = Tensor::FromData<float>({-std::numeric_limits<float>::infinity(), 0.0f, -1.0f, 1.0f}, {4});
+  const Tensor x = Tensor::FromData<float>(
+      {-std::numeric_limits<float>::infinity(), 0.0f, -1.0f, 1.0f}, {4});
   EXPECT_THAT(Exp(x).ToVector<double>(),
               ElementsAre(0.0, 1.0, std::exp(-1.0f), std::exp(1.0f)));
   const std::vector<double> logs = Log(x).ToVector<double>();
@@ -92,12 +103,14 @@ TEST(ElementwiseOpTest, BinaryBroadcastsLikeNumpy) {
   const Tensor a = Tensor::FromData<float>({1, 2, 3, 4, 5, 6}, {2, 3});
   const Tensor row = Tensor::FromData<float>({10, 20, 30}, {3});
   const Tensor column = Tensor::FromData<float>({100, 200}, {2, 1});
-  EXPECT_THAT((a + row).ToVector<double>(), ElementsAre(11, 22, 33, 14, 25, 36));
+  EXPECT_THAT((a + row).ToVector<double>(),
+              ElementsAre(11, 22, 33, 14, 25, 36));
   EXPECT_THAT((a * column).ToVector<double>(),
               ElementsAre(100, 200, 300, 800, 1000, 1200));
   EXPECT_THAT((row - column).ToVector<double>(),
               ElementsAre(-90, -80, -70, -190, -180, -170));
-  EXPECT_THAT((a / 2.0).ToVector<double>(), ElementsAre(0.5, 1, 1.5, 2, 2.5, 3));
+  EXPECT_THAT((a / 2.0).ToVector<double>(),
+              ElementsAre(0.5, 1, 1.5, 2, 2.5, 3));
   EXPECT_THAT((1.0 - a).ToVector<double>(), ElementsAre(0, -1, -2, -3, -4, -5));
   EXPECT_THAT(Maximum(a, Tensor::Scalar(3.5)).ToVector<double>(),
               ElementsAre(3.5, 3.5, 3.5, 4, 5, 6));
@@ -120,8 +133,9 @@ TEST(ElementwiseOpTest, StridedAndExpandedOperands) {
   const std::vector<double> negated = Neg(transposed).ToVector<double>();
   EXPECT_EQ(negated[1], -4);
   // Stride-0 expansion on the inner axis and a strided (step 2) row.
-  const Tensor every_other = MakeView(base, {2, 3}, {6, 2}, 1);  // 1 3 5 / 7 9 11
-  const Tensor repeated = MakeView(base, {2, 3}, {1, 0}, 2);     // 2 2 2 / 3 3 3
+  const Tensor every_other =
+      MakeView(base, {2, 3}, {6, 2}, 1);                      // 1 3 5 / 7 9 11
+  const Tensor repeated = MakeView(base, {2, 3}, {1, 0}, 2);  // 2 2 2 / 3 3 3
   EXPECT_THAT((every_other * repeated).ToVector<double>(),
               ElementsAre(2, 6, 10, 21, 27, 33));
 }
@@ -140,7 +154,8 @@ TEST(ElementwiseOpTest, WhereMaskedFillFullCast) {
   EXPECT_THAT(Where(condition, a, b).ToVector<double>(),
               ElementsAre(1, -1, 3, 4, -2, 6));
   const Tensor mask = Tensor::FromData<float>({0, 1, 0}, {3});
-  const std::vector<double> filled = MaskedFill(a, mask, -kInf).ToVector<double>();
+  const std::vector<double> filled =
+      MaskedFill(a, mask, -kInf).ToVector<double>();
   EXPECT_THAT(filled, ElementsAre(1, -kInf, 3, 4, -kInf, 6));
   const Tensor full = Full({2, 2}, 7.0, DType::kFloat64);
   EXPECT_EQ(full.dtype(), DType::kFloat64);
@@ -170,9 +185,12 @@ TEST(ElementwiseOpTest, GradientsThroughWhereAndMaximum) {
 TEST(ElementwiseOpTest, ErrorsNameOpAndInputs) {
   auto r = CallOp("exp", {Tensor::FromData<int64_t>({1}, {1})});
   EXPECT_THAT(r.status().message(), HasSubstr("exp (node 'exp_"));
-  EXPECT_THAT(r.status().message(), HasSubstr("must be float32 or float64, got int64[1]"));
-  auto w = CallOp("where", {Tensor::Ones({2}), Tensor::Ones({3}), Tensor::Ones({3})});
-  EXPECT_THAT(w.status().message(), HasSubstr("cannot broadcast shapes [2] and [3]"));
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("must be float32 or float64, got int64[1]"));
+  auto w = CallOp("where",
+                  {Tensor::Ones({2}), Tensor::Ones({3}), Tensor::Ones({3})});
+  EXPECT_THAT(w.status().message(),
+              HasSubstr("cannot broadcast shapes [2] and [3]"));
 }
 
 }  // namespace

@@ -51,10 +51,12 @@ Tensor TransposedView(const Tensor& x) {
                   {x.strides()[1], x.strides()[0]}, x.offset());
 }
 
-// Softmax of one row, computed directly in double.
+// Softmax of one row, computed directly in double; a row of all -inf gives
+// zeros, the kernel's convention.
 std::vector<double> RowSoftmax(const std::vector<double>& row) {
   double max = -kInf;
   for (double v : row) max = std::max(max, v);
+  if (max == -kInf) return std::vector<double>(row.size(), 0.0);
   double sum = 0;
   for (double v : row) sum += std::exp(v - max);
   std::vector<double> out;
