@@ -19,6 +19,7 @@ std::map<std::string, OpDef, std::less<>>& Registry() {
 }
 
 thread_local std::string name_scope;
+thread_local OpCallObserver* op_call_observer = nullptr;
 
 std::string DefaultNodeName(absl::string_view op_name, int64_t id) {
   return absl::StrCat(name_scope, op_name, "_", id);
@@ -136,8 +137,12 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
           absl::StrCat(where(), ": output ", s.message()));
     }
   }
+  // Calls made inside the kernel are its own business, not graph nodes.
+  OpCallObserver* const observer = op_call_observer;
+  op_call_observer = nullptr;
   std::vector<Tensor> outputs =
       def->forward(KernelContext{inputs, attrs, *output_metas});
+  op_call_observer = observer;
   // A kernel may hand an input back unchanged (contiguous of a contiguous
   // tensor); the result still needs its own handle for its graph links.
   for (Tensor& output : outputs) {
@@ -147,6 +152,10 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
             MakeView(input, input.shape(), input.strides(), input.offset());
       }
     }
+  }
+
+  if (observer != nullptr) {
+    observer->OnOpCall(*def, attrs, inputs, outputs, node_name);
   }
 
   bool record = false;
@@ -176,6 +185,12 @@ Tensor CallOpOrDie(absl::string_view op_name, std::vector<Tensor> inputs,
       CallOp(op_name, std::move(inputs), std::move(attrs));
   if (!outputs.ok()) DieWithStatus(outputs.status());
   return std::move((*outputs)[0]);
+}
+
+OpCallObserver* SetOpCallObserver(OpCallObserver* observer) {
+  OpCallObserver* previous = op_call_observer;
+  op_call_observer = observer;
+  return previous;
 }
 
 NameScope::NameScope(absl::string_view name)

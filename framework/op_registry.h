@@ -118,6 +118,20 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
 Tensor CallOpOrDie(absl::string_view op_name, std::vector<Tensor> inputs,
                    Attrs attrs = {});
 
+// Sees every op call that succeeds on this thread, outside kernels: calls
+// that a kernel makes internally are not reported. Graph capture installs
+// one; when none is installed CallOp pays one thread-local load.
+class OpCallObserver {
+ public:
+  virtual ~OpCallObserver() = default;
+  virtual void OnOpCall(const OpDef& def, const Attrs& attrs,
+                        absl::Span<const Tensor> inputs,
+                        absl::Span<const Tensor> outputs,
+                        absl::string_view node_name) = 0;
+};
+// Installs `observer` (may be null) for this thread; returns the previous.
+OpCallObserver* SetOpCallObserver(OpCallObserver* observer);
+
 // Node names inside a scope get "scope/" prepended, like tf.name_scope:
 //   NameScope scope("q_proj");  // nodes become "q_proj/matmul_12"
 class NameScope {

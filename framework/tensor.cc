@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/autograd.h"
+#include "framework/memory_stats.h"
 #include "hwy/aligned_allocator.h"
 
 namespace minigraph {
@@ -28,9 +29,13 @@ Storage::Storage(size_t num_bytes) : num_bytes_(num_bytes) {
         absl::StrCat("cannot allocate ", num_bytes, " bytes")));
   }
   std::memset(data_, 0, num_bytes);
+  RecordAllocation(num_bytes);
 }
 
-Storage::~Storage() { hwy::FreeAlignedBytes(data_, nullptr, nullptr); }
+Storage::~Storage() {
+  RecordDeallocation(num_bytes_);
+  hwy::FreeAlignedBytes(data_, nullptr, nullptr);
+}
 
 Tensor Tensor::Empty(const Shape& shape, DType dtype) {
   MG_CHECK_OK(ValidateShape(shape));
