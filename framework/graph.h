@@ -123,9 +123,22 @@ struct Graph {
 // known ops, arity, attributes against the op's declaration (defaults are
 // filled in), output types equal to the op's shape inference on the stored
 // input types, symbolic dimensions consistent with the symbol sizes, and
-// every shape within the allocation bound. `source` names the file in
+// every shape within the allocation bound, symbolic dimensions that move
+// with the symbols as inference says (CheckSymbolicDims). `source` names the file in
 // messages; each names the node too.
 absl::Status ValidateGraph(Graph& graph, absl::string_view source);
+
+// Gives node output dimensions symbolic expressions where they follow the
+// graph inputs' symbols: each op's inference is probed with every symbol
+// moved to another size, and a dimension that moves as a product of symbols
+// (B, T, B*T, 8*T) gets that product. A node whose inference fails at other
+// sizes (a reshape to a fixed shape) keeps plain sizes, as does everything
+// computed from it.
+void AnnotateSymbolicDims(Graph& graph);
+// The check ValidateGraph makes of stored expressions with the same probes:
+// wherever a node can be inferred at other sizes, its stored expressions
+// must give the inferred dimensions.
+absl::Status CheckSymbolicDims(const Graph& graph, absl::string_view source);
 
 // Evaluates a symbolic dimension ("B*T", "8*T") with the given sizes;
 // errors for unknown names, malformed text and overflow.

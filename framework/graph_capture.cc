@@ -198,6 +198,7 @@ absl::StatusOr<Graph> GraphCapture::Finish(
   graph.parameters = std::move(parameters);
   refs_.clear();
   keep_alive_.clear();
+  AnnotateSymbolicDims(graph);
   // What the capture made must be what a loader accepts.
   MG_RETURN_IF_ERROR(
       ValidateGraph(graph, absl::StrCat("captured graph '", graph.name, "'")));

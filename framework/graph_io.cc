@@ -91,11 +91,13 @@ void AttrToProto(const AttrValue& value, proto::AttrValue* out) {
       out->set_s(std::get<std::string>(value));
       break;
     case AttrType::kInts:
+      out->mutable_ints();  // present even when empty
       for (int64_t v : std::get<std::vector<int64_t>>(value)) {
         out->mutable_ints()->add_values(v);
       }
       break;
     case AttrType::kFloats:
+      out->mutable_floats();
       for (double v : std::get<std::vector<double>>(value)) {
         out->mutable_floats()->add_values(v);
       }

@@ -303,7 +303,7 @@ absl::Status ValidateGraph(Graph& graph, absl::string_view source) {
                        type.status().message()));
     }
   }
-  return absl::OkStatus();
+  return CheckSymbolicDims(graph, source);
 }
 
 }  // namespace minigraph

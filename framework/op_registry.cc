@@ -83,6 +83,14 @@ std::vector<const OpDef*> AllOps() {
   return ops;
 }
 
+const OpDef& FindOpOrDie(absl::string_view name) {
+  const OpDef* def = FindOp(name);
+  if (def == nullptr) {
+    DieWithStatus(absl::NotFoundError(absl::StrCat("unknown op '", name, "'")));
+  }
+  return *def;
+}
+
 absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
                                            std::vector<Tensor> inputs,
                                            Attrs attrs,
@@ -91,6 +99,38 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
   if (def == nullptr) {
     return absl::NotFoundError(absl::StrCat("unknown op '", op_name, "'"));
   }
+  return CallOp(*def, std::move(inputs), std::move(attrs), node_name);
+}
+
+namespace {
+
+// Input metas handed to shape inference, reused from call to call so that
+// copying the input shapes allocates nothing once warm. One list per nesting
+// depth: a kernel or a backward rule may call ops while its caller's list is
+// still in use.
+thread_local std::vector<std::vector<TensorMeta>> meta_scratch;
+thread_local size_t meta_depth = 0;
+
+class MetaScratch {
+ public:
+  MetaScratch() : depth_(meta_depth++) {
+    if (meta_scratch.size() <= depth_) meta_scratch.resize(depth_ + 1);
+  }
+  ~MetaScratch() { --meta_depth; }
+  std::vector<TensorMeta>& metas() { return meta_scratch[depth_]; }
+
+ private:
+  size_t depth_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::vector<Tensor>> CallOp(const OpDef& op,
+                                           std::vector<Tensor> inputs,
+                                           Attrs attrs,
+                                           absl::string_view node_name) {
+  const OpDef* def = &op;
+  const absl::string_view op_name = def->name;
   // The name is only spelled out when an error needs it: formatting it on
   // every call would dominate the cost of small ops.
   auto where = [&]() {
@@ -109,18 +149,23 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
         declared, " input(s) (", absl::StrJoin(def->inputs, ", "), "), got ",
         inputs.size()));
   }
-  std::vector<TensorMeta> input_metas;
-  input_metas.reserve(inputs.size());
+  MetaScratch scratch;
+  std::vector<TensorMeta>& metas = scratch.metas();
+  metas.resize(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined()) {
       return absl::InvalidArgumentError(
           absl::StrCat(where(), ": input ", i, " is undefined"));
     }
-    input_metas.push_back(inputs[i].meta());
+    metas[i].dtype = inputs[i].dtype();
+    metas[i].shape = inputs[i].shape();  // reuses the vector's capacity
   }
+  const absl::Span<const TensorMeta> input_metas(metas);
   if (!def->attrs.empty() || !attrs.items().empty()) {
-    if (absl::Status s = ValidateAttrs(def->attrs, where(), attrs); !s.ok()) {
-      return s;
+    // `where` is prefixed only on failure (formatting it costs more than
+    // validating).
+    if (absl::Status s = ValidateAttrs(def->attrs, "", attrs); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(where(), s.message()));
     }
   }
   absl::StatusOr<std::vector<TensorMeta>> output_metas =
@@ -183,6 +228,14 @@ Tensor CallOpOrDie(absl::string_view op_name, std::vector<Tensor> inputs,
                    Attrs attrs) {
   absl::StatusOr<std::vector<Tensor>> outputs =
       CallOp(op_name, std::move(inputs), std::move(attrs));
+  if (!outputs.ok()) DieWithStatus(outputs.status());
+  return std::move((*outputs)[0]);
+}
+
+Tensor CallOpOrDie(const OpDef& def, std::vector<Tensor> inputs,
+                   Attrs attrs) {
+  absl::StatusOr<std::vector<Tensor>> outputs =
+      CallOp(def, std::move(inputs), std::move(attrs));
   if (!outputs.ok()) DieWithStatus(outputs.status());
   return std::move((*outputs)[0]);
 }

@@ -86,11 +86,13 @@ const char* FileDTypeName(DType dtype) {
 
 // Text from the file goes into messages with control characters escaped
 // (\n, \x01), so that a message stays one line whatever the file holds.
-std::string Printable(absl::string_view text) {
+// With `ascii_only`, bytes >= 0x80 are escaped too (for raw header text,
+// which may not be UTF-8).
+std::string Printable(absl::string_view text, bool ascii_only = false) {
   std::string out;
   for (char c : text) {
     const unsigned char byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7F) {
+    if (byte < 0x20 || byte == 0x7F || (ascii_only && byte >= 0x80)) {
       out += absl::CHexEscape(absl::string_view(&c, 1));
     } else {
       out.push_back(c);
@@ -123,8 +125,9 @@ absl::Status TensorError(absl::string_view source, absl::string_view tensor,
 // keeps the first two on one line.
 std::string OneLine(absl::string_view message) {
   const std::vector<absl::string_view> lines = absl::StrSplit(message, '\n');
-  if (lines.size() < 2) return Printable(message);
-  return absl::StrCat(Printable(lines[0]), " near ", DoubleQuote(lines[1]));
+  if (lines.size() < 2) return Printable(message, true);
+  return absl::StrCat(Printable(lines[0], true), " near \"",
+                      Printable(lines[1], true), "\"");
 }
 
 const char* KindName(const Value& value) {

@@ -159,8 +159,8 @@ absl::StatusOr<ForwardPlan> PlanForward(const MiniMindConfig& config,
 // softmax(q k^T * scale + causal [+ padding]) v from primitive ops, with
 // q [B, H, T, d] and k, v [B, H, S, d] (already repeated to H heads).
 Tensor ComposedCore(const Tensor& q, const Tensor& k, const Tensor& v,
-                    const Tensor& padding_mask, double scale,
-                    double dropout_p, uint64_t dropout_seed, Tensor* weights) {
+                    const Tensor& padding_mask, double scale, double dropout_p,
+                    uint64_t dropout_seed, Tensor* weights) {
   const int64_t rows = q.size(2);
   const int64_t cols = k.size(2);
   Tensor scores;
@@ -175,8 +175,8 @@ Tensor ComposedCore(const Tensor& q, const Tensor& k, const Tensor& v,
       const Tensor masked = Reshape(
           Equal(Cast(padding_mask, q.dtype()), Tensor::Scalar(0.0, q.dtype())),
           {padding_mask.size(0), 1, 1, cols});
-      scores = MaskedFill(scores, masked,
-                          -std::numeric_limits<double>::infinity());
+      scores =
+          MaskedFill(scores, masked, -std::numeric_limits<double>::infinity());
     }
   }
   Tensor probs = Softmax(scores, -1);
@@ -207,17 +207,15 @@ absl::Status ValidateWeights(const MiniMindConfig& config,
     const Tensor& t = *WeightSlot(copy, name);
     const Shape expected = ExpectedShape(config, name);
     if (!t.defined()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("attention: parameter ", name, " is missing (expected ",
-                       ShapeToString(expected), " for ", SizesNote(config),
-                       ")"));
-    }
-    if (t.shape() != expected || !IsFloating(t.dtype()) ||
-        t.dtype() != dtype) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "attention: parameter ", name, " is ", Describe(t), ", expected ",
-          DTypeName(dtype), ShapeToString(expected), " for ",
-          SizesNote(config)));
+          "attention: parameter ", name, " is missing (expected ",
+          ShapeToString(expected), " for ", SizesNote(config), ")"));
+    }
+    if (t.shape() != expected || !IsFloating(t.dtype()) || t.dtype() != dtype) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("attention: parameter ", name, " is ", Describe(t),
+                       ", expected ", DTypeName(dtype), ShapeToString(expected),
+                       " for ", SizesNote(config)));
     }
   }
   return absl::OkStatus();
@@ -228,9 +226,8 @@ Tensor RepeatKV(const Tensor& x, int64_t n_rep) {
   NameScope scope("repeat_kv");
   const int64_t batch = x.size(0), seq = x.size(1), kv_heads = x.size(2),
                 head_dim = x.size(3);
-  const Tensor spread =
-      Expand(Reshape(x, {batch, seq, kv_heads, 1, head_dim}),
-             {batch, seq, kv_heads, n_rep, head_dim});
+  const Tensor spread = Expand(Reshape(x, {batch, seq, kv_heads, 1, head_dim}),
+                               {batch, seq, kv_heads, n_rep, head_dim});
   return Reshape(spread, {batch, seq, kv_heads * n_rep, head_dim});
 }
 
@@ -248,7 +245,8 @@ absl::StatusOr<AttentionOutput> AttentionForward(
   Tensor q, k, v;
   {
     NameScope s("q_proj");
-    q = Reshape(Matmul(x, w.q_proj, false, true), {batch, seq, heads, head_dim});
+    q = Reshape(Matmul(x, w.q_proj, false, true),
+                {batch, seq, heads, head_dim});
   }
   {
     NameScope s("k_proj");
@@ -265,8 +263,8 @@ absl::StatusOr<AttentionOutput> AttentionForward(
     q = RmsNorm(q, w.q_norm, config.rms_norm_eps);
     k = RmsNorm(k, w.k_norm, config.rms_norm_eps);
   }
-  const RotaryTables tables = MakeRotaryTables(
-      head_dim, config.rope_theta, plan.start_pos, seq, plan.dtype);
+  const RotaryTables tables = MakeRotaryTables(head_dim, config.rope_theta,
+                                               plan.start_pos, seq, plan.dtype);
   q = ApplyRotary(q, tables);
   k = ApplyRotary(k, tables);
 
@@ -288,10 +286,10 @@ absl::StatusOr<AttentionOutput> AttentionForward(
     // q [B, H, T, d]; k, v [B, H_kv, S, d]: the fused op shares KV heads
     // itself (no repeat_kv copies) and aligns the causal diagonal to the
     // last key, as the composed mask does.
-    heads_out = Transpose(FlashAttention(Transpose(q, 1, 2), Transpose(k, 1, 2),
-                                         Transpose(v, 1, 2), /*causal=*/true,
-                                         scale),
-                          1, 2);
+    heads_out =
+        Transpose(FlashAttention(Transpose(q, 1, 2), Transpose(k, 1, 2),
+                                 Transpose(v, 1, 2), /*causal=*/true, scale),
+                  1, 2);
   } else {
     const int64_t n_rep = config.NumRep();
     const Tensor qh = Transpose(q, 1, 2);
@@ -315,13 +313,12 @@ absl::StatusOr<AttentionOutput> AttentionForward(
 }
 
 absl::StatusOr<Attention> Attention::Create(const MiniMindConfig& config,
-                                            Generator& generator,
-                                            DType dtype) {
+                                            Generator& generator, DType dtype) {
   MG_RETURN_IF_ERROR(ValidateConfig(config));
   if (!IsFloating(dtype)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "attention: parameters must be float32 or float64, got ",
-        DTypeName(dtype)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("attention: parameters must be float32 or float64, got ",
+                     DTypeName(dtype)));
   }
   AttentionWeights weights;
   for (const std::string& name : AttentionParameterNames(config.qk_norm)) {
@@ -357,10 +354,10 @@ absl::StatusOr<Attention> Attention::Load(const MiniMindConfig& config,
     }
     const Tensor& stored = it->second;
     if (stored.shape() != expected || !IsFloating(stored.dtype())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          source, ": tensor '", full_name, "' is ", Describe(stored),
-          ", expected a float tensor of shape ", ShapeToString(expected),
-          " for ", SizesNote(config)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": tensor '", full_name, "' is ",
+                       Describe(stored), ", expected a float tensor of shape ",
+                       ShapeToString(expected), " for ", SizesNote(config)));
     }
     // A copy in the compute dtype: the parameter owns its storage.
     Tensor t = ConvertDType(stored, dtype);
@@ -380,8 +377,7 @@ Tensor Attention::operator()(const Tensor& x) const {
   return ValueOrDie(Forward(x)).y;
 }
 
-std::vector<std::pair<std::string, Tensor>> Attention::NamedParameters()
-    const {
+std::vector<std::pair<std::string, Tensor>> Attention::NamedParameters() const {
   std::vector<std::pair<std::string, Tensor>> named;
   AttentionWeights copy = weights_;
   for (const std::string& name : AttentionParameterNames(config_.qk_norm)) {

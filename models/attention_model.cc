@@ -68,8 +68,7 @@ absl::StatusOr<MiniMindConfig> ConfigFromSettings(
   return config;
 }
 
-absl::StatusOr<ModelInstance> BuildAttentionModel(
-    const ModelOptions& options) {
+absl::StatusOr<ModelInstance> BuildAttentionModel(const ModelOptions& options) {
   MG_ASSIGN_OR_RETURN(const MiniMindConfig config,
                       ConfigFromSettings(options.settings));
   if (options.batch <= 0 || options.seq <= 0 ||
@@ -82,9 +81,9 @@ absl::StatusOr<ModelInstance> BuildAttentionModel(
   MG_ASSIGN_OR_RETURN(const Attention attention,
                       Attention::Create(config, generator, options.dtype));
   ModelInstance model;
-  model.inputs = {Tensor::Randn(
-      {options.batch, options.seq, config.hidden_size}, generator,
-      options.dtype)};
+  model.inputs = {
+      Tensor::Randn({options.batch, options.seq, config.hidden_size}, generator,
+                    options.dtype)};
   model.input_names = {"x"};
   model.input_dims = {{"B", "T", std::to_string(config.hidden_size)}};
   for (const auto& [name, tensor] : attention.NamedParameters()) {

@@ -8,8 +8,7 @@ namespace minigraph {
 namespace {
 
 absl::Status Invalid(const std::string& message) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("MiniMindConfig: ", message));
+  return absl::InvalidArgumentError(absl::StrCat("MiniMindConfig: ", message));
 }
 
 }  // namespace
@@ -35,9 +34,10 @@ absl::Status ValidateConfig(const MiniMindConfig& config) {
                                 kv_heads, ")"));
   }
   if (config.head_dim < 0) {
-    return Invalid(absl::StrCat("head_dim must be >= 0 (0: hidden_size / "
-                                "num_attention_heads), got ",
-                                config.head_dim));
+    return Invalid(
+        absl::StrCat("head_dim must be >= 0 (0: hidden_size / "
+                     "num_attention_heads), got ",
+                     config.head_dim));
   }
   if (config.head_dim == 0 && config.hidden_size % heads != 0) {
     return Invalid(absl::StrCat("hidden_size (", config.hidden_size,
@@ -65,8 +65,8 @@ absl::Status ValidateConfig(const MiniMindConfig& config) {
         absl::StrCat("dropout must be in [0, 1), got ", config.dropout));
   }
   if (!(config.rms_norm_eps > 0.0)) {
-    return Invalid(absl::StrCat("rms_norm_eps must be > 0, got ",
-                                config.rms_norm_eps));
+    return Invalid(
+        absl::StrCat("rms_norm_eps must be > 0, got ", config.rms_norm_eps));
   }
   return absl::OkStatus();
 }

@@ -15,7 +15,8 @@ RotaryTables MakeRotaryTables(int64_t head_dim, double theta, int64_t start,
   // to the table's dtype.
   std::vector<double> inv_freq(half);
   for (int64_t i = 0; i < half; ++i) {
-    double exponent = static_cast<double>(2 * i) / static_cast<double>(head_dim);
+    double exponent =
+        static_cast<double>(2 * i) / static_cast<double>(head_dim);
     double power = std::pow(theta, exponent);
     if (dtype == DType::kFloat32) {
       exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
@@ -27,13 +28,13 @@ RotaryTables MakeRotaryTables(int64_t head_dim, double theta, int64_t start,
   }
   // Constants, not parameters: nothing here is recorded for autograd.
   NoGradGuard no_grad;
-  const Tensor positions = Reshape(
-      Tensor::Arange(static_cast<double>(start),
-                     static_cast<double>(start + count), 1.0, dtype),
-      {count, 1});
-  const Tensor freqs =
-      Reshape(ConvertDType(Tensor::FromData(inv_freq, {half}), dtype),
-              {1, half});
+  NameScope scope("rope_tables");
+  const Tensor positions =
+      Reshape(Tensor::Arange(static_cast<double>(start),
+                             static_cast<double>(start + count), 1.0, dtype),
+              {count, 1});
+  const Tensor freqs = Reshape(
+      ConvertDType(Tensor::FromData(inv_freq, {half}), dtype), {1, half});
   const Tensor angles = positions * freqs;  // [count, half]
   const Tensor cos_half = Cos(angles);
   const Tensor sin_half = Sin(angles);

@@ -18,8 +18,10 @@ std::string Colour(double value) {
     double at;
     int r, g, b;
   };
-  static const Stop kStops[] = {{0.0, 255, 255, 255}, {0.25, 198, 219, 239},
-                                {0.5, 107, 174, 214}, {0.75, 33, 113, 181},
+  static const Stop kStops[] = {{0.0, 255, 255, 255},
+                                {0.25, 198, 219, 239},
+                                {0.5, 107, 174, 214},
+                                {0.75, 33, 113, 181},
                                 {1.0, 8, 48, 107}};
   const double v = std::clamp(value, 0.0, 1.0);
   int i = 0;
@@ -66,8 +68,10 @@ PanelGeometry Measure(const HeatmapPanel& p) {
   const int longest = std::max(p.rows, p.cols);
   g.cell = std::clamp(360 / std::max(longest, 1), 16, 48);
   size_t row_chars = 0, col_chars = 0;
-  for (const std::string& s : p.row_labels) row_chars = std::max(row_chars, s.size());
-  for (const std::string& s : p.col_labels) col_chars = std::max(col_chars, s.size());
+  for (const std::string& s : p.row_labels)
+    row_chars = std::max(row_chars, s.size());
+  for (const std::string& s : p.col_labels)
+    col_chars = std::max(col_chars, s.size());
   g.label_width = 10 + 7 * static_cast<int>(row_chars);
   // Column labels are turned 45 degrees: their height grows with length.
   g.label_height = 10 + static_cast<int>(5 * col_chars);
@@ -94,7 +98,8 @@ void DrawPanel(const HeatmapPanel& p, int x0, int y0, std::string& svg) {
     const int cy = top + r * g.cell;
     if (r < static_cast<int>(p.row_labels.size())) {
       absl::StrAppend(&svg, "<text x=\"", left - 4, "\" y=\"",
-                      cy + g.cell / 2 + 4, "\" class=\"label\" "
+                      cy + g.cell / 2 + 4,
+                      "\" class=\"label\" "
                       "text-anchor=\"end\">",
                       Escape(p.row_labels[r]), "</text>\n");
     }
@@ -113,12 +118,11 @@ void DrawPanel(const HeatmapPanel& p, int x0, int y0, std::string& svg) {
                         "\" y2=\"", cy + 3,
                         "\" stroke=\"#9e9e9e\" stroke-width=\"1\"/>\n");
       } else if (p.show_values && g.cell >= 24) {
-        absl::StrAppend(
-            &svg, "<text x=\"", cx + g.cell / 2, "\" y=\"",
-            cy + g.cell / 2 + font / 3, "\" font-size=\"", font,
-            "\" text-anchor=\"middle\" fill=\"",
-            v > 0.55 ? "#ffffff" : "#222222", "\">",
-            absl::StrFormat("%.2f", v), "</text>\n");
+        absl::StrAppend(&svg, "<text x=\"", cx + g.cell / 2, "\" y=\"",
+                        cy + g.cell / 2 + font / 3, "\" font-size=\"", font,
+                        "\" text-anchor=\"middle\" fill=\"",
+                        v > 0.55 ? "#ffffff" : "#222222", "\">",
+                        absl::StrFormat("%.2f", v), "</text>\n");
       }
     }
   }
@@ -186,15 +190,22 @@ std::string RenderHeatmapSvg(const std::vector<HeatmapPanel>& panels,
                     "\" width=\"", step_w, "\" height=\"12\" fill=\"",
                     Colour((s + 0.5) / steps), "\"/>\n");
   }
-  absl::StrAppend(
-      &svg, "<text x=\"", bar_x, "\" y=\"", bar_y + 26,
-      "\" class=\"label\">0</text>\n<text x=\"", bar_x + steps * step_w,
-      "\" y=\"", bar_y + 26,
-      "\" class=\"label\" text-anchor=\"end\">1</text>\n<rect x=\"",
-      bar_x + steps * step_w + 20, "\" y=\"", bar_y,
-      "\" width=\"12\" height=\"12\" fill=\"#d9d9d9\"/>\n<text x=\"",
-      bar_x + steps * step_w + 38, "\" y=\"", bar_y + 11,
-      "\" class=\"label\">masked (weight 0)</text>\n</svg>\n");
+  absl::StrAppend(&svg, "<text x=\"", bar_x, "\" y=\"", bar_y + 26,
+                  "\" class=\"label\">0</text>\n<text x=\"",
+                  bar_x + steps * step_w, "\" y=\"", bar_y + 26,
+                  "\" class=\"label\" text-anchor=\"end\">1</text>\n");
+  bool any_masked = false;
+  for (const HeatmapPanel& panel : panels) {
+    for (bool masked : panel.masked) any_masked = any_masked || masked;
+  }
+  if (any_masked) {
+    absl::StrAppend(
+        &svg, "<rect x=\"", bar_x + steps * step_w + 20, "\" y=\"", bar_y,
+        "\" width=\"12\" height=\"12\" fill=\"#d9d9d9\"/>\n<text x=\"",
+        bar_x + steps * step_w + 38, "\" y=\"", bar_y + 11,
+        "\" class=\"label\">masked (weight 0)</text>\n");
+  }
+  svg += "</svg>\n";
   return svg;
 }
 

@@ -124,218 +124,23 @@ class CountedScratch {
 #include <cstring>
 #include <limits>
 
-#include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "ops/attention_tiles-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace minigraph {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// ---- register-blocked tile products ---------------------------------------
-//
-// Every product inside a tile has the form C[m, :] (+)= sum_k A(m, k) B[k, :]
-// where A(m, k) = a[m * a_row + k * a_col] is read one scalar at a time
-// (broadcast to a vector), so A may be stored transposed at no cost, and B
-// is a packed, vector-aligned buffer whose rows hold whole vectors. That
-// covers S = Q K^T (B = K^T packed), O += P V, dV += P^T dY, dK += dS^T Q
-// and dQ += dS K.
-
-// Accumulator columns per micro-tile: 4 vectors where there are 32 vector
-// registers (AVX-512), 2 where there are 16.
-#if HWY_TARGET <= HWY_AVX3
-constexpr size_t kTileVectors = 4;
-#else
-constexpr size_t kTileVectors = 2;
-#endif
-constexpr size_t kTileRows = 4;
-
-struct TileOperands {
-  size_t depth;  // K
-  size_t a_row, a_col;
-  size_t ldb, ldc;  // in elements; multiples of the vector length
-  bool accumulate;  // C += ... instead of C = ...
-};
-
-// C[r, v] for r < kRows rows and v < kVectors vectors: kRows * kVectors
-// accumulators stay in registers for the whole depth loop; per k, kVectors
-// loads of B and kRows broadcasts of A feed kRows * kVectors FMAs.
-template <size_t kRows, size_t kVectors, class D, typename T = hn::TFromD<D>>
-HWY_INLINE void MicroTile(D d, const TileOperands& op, const T* HWY_RESTRICT a,
-                          const T* HWY_RESTRICT b, T* HWY_RESTRICT c) {
-  using V = hn::Vec<D>;
-  const size_t lanes = hn::Lanes(d);
-  V acc[kRows][kVectors];
-  HWY_UNROLL(4)
-  for (size_t r = 0; r < kRows; ++r) {
-    HWY_UNROLL(4)
-    for (size_t v = 0; v < kVectors; ++v) {
-      acc[r][v] = op.accumulate ? hn::Load(d, c + r * op.ldc + v * lanes)
-                                : hn::Zero(d);
-    }
-  }
-  for (size_t k = 0; k < op.depth; ++k) {
-    V bv[kVectors];
-    HWY_UNROLL(4)
-    for (size_t v = 0; v < kVectors; ++v) {
-      bv[v] = hn::Load(d, b + k * op.ldb + v * lanes);
-    }
-    HWY_UNROLL(4)
-    for (size_t r = 0; r < kRows; ++r) {
-      const V av = hn::Set(d, a[r * op.a_row + k * op.a_col]);
-      HWY_UNROLL(4)
-      for (size_t v = 0; v < kVectors; ++v) {
-        acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
-      }
-    }
-  }
-  HWY_UNROLL(4)
-  for (size_t r = 0; r < kRows; ++r) {
-    HWY_UNROLL(4)
-    for (size_t v = 0; v < kVectors; ++v) {
-      hn::Store(acc[r][v], d, c + r * op.ldc + v * lanes);
-    }
-  }
-}
-
-// Rows of one column strip: kTileRows at a time, then single rows.
-template <size_t kVectors, class D, typename T = hn::TFromD<D>>
-HWY_INLINE void TileStrip(D d, const TileOperands& op, size_t rows,
-                          const T* HWY_RESTRICT a, const T* HWY_RESTRICT b,
-                          T* HWY_RESTRICT c) {
-  size_t r = 0;
-  for (; r + kTileRows <= rows; r += kTileRows) {
-    MicroTile<kTileRows, kVectors>(d, op, a + r * op.a_row, b, c + r * op.ldc);
-  }
-  for (; r < rows; ++r) {
-    MicroTile<1, kVectors>(d, op, a + r * op.a_row, b, c + r * op.ldc);
-  }
-}
-
-// C[rows, vectors * lanes] (+)= A(rows, depth) B[depth, vectors * lanes].
-template <class D, typename T = hn::TFromD<D>>
-HWY_NOINLINE void TileProduct(D d, const TileOperands& op, size_t rows,
-                              size_t vectors, const T* HWY_RESTRICT a,
-                              const T* HWY_RESTRICT b, T* HWY_RESTRICT c) {
-  const size_t lanes = hn::Lanes(d);
-  size_t v = 0;
-  for (; v + kTileVectors <= vectors; v += kTileVectors) {
-    TileStrip<kTileVectors>(d, op, rows, a, b + v * lanes, c + v * lanes);
-  }
-  for (; v < vectors; ++v) {
-    TileStrip<1>(d, op, rows, a, b + v * lanes, c + v * lanes);
-  }
-}
-
-// ---- packing ----------------------------------------------------------------
-
-inline size_t RoundUp(size_t n, size_t multiple) {
-  return (n + multiple - 1) / multiple * multiple;
-}
-
-// dst[t, :D] = factor * src(b, h, t0 + t, :) for t < rows; dst rows are
-// `ld` apart and their padding (and rows up to `padded_rows`) stays zero.
-template <typename T>
-void PackRows(const AttentionOperand<T>& src, int64_t b, int64_t h, int64_t t0,
-              size_t rows, size_t padded_rows, size_t head_dim, T factor,
-              T* HWY_RESTRICT dst, size_t ld) {
-  std::memset(dst, 0, padded_rows * ld * sizeof(T));
-  const int64_t col_stride = src.strides[3];
-  for (size_t t = 0; t < rows; ++t) {
-    const T* row = src.Row(b, h, t0 + static_cast<int64_t>(t));
-    T* out = dst + t * ld;
-    for (size_t x = 0; x < head_dim; ++x) {
-      out[x] = factor * row[static_cast<int64_t>(x) * col_stride];
-    }
-  }
-}
-
-// dst[x, t] = src(b, h, t0 + t, x): a key block transposed so that a row of
-// dst holds one dimension of `rows` keys as whole vectors (ld >= rows).
-template <typename T>
-void PackTransposed(const AttentionOperand<T>& src, int64_t b, int64_t h,
-                    int64_t t0, size_t rows, size_t head_dim,
-                    T* HWY_RESTRICT dst, size_t ld) {
-  std::memset(dst, 0, head_dim * ld * sizeof(T));
-  const int64_t col_stride = src.strides[3];
-  for (size_t t = 0; t < rows; ++t) {
-    const T* row = src.Row(b, h, t0 + static_cast<int64_t>(t));
-    for (size_t x = 0; x < head_dim; ++x) {
-      dst[x * ld + t] = row[static_cast<int64_t>(x) * col_stride];
-    }
-  }
-}
-
-// ---- row helpers --------------------------------------------------------------
-
-// Largest of row[0..visible); row holds `vectors` whole vectors and the
-// entries from `visible` on are overwritten with -inf first.
-template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE T MaskedRowMax(D d, T* HWY_RESTRICT row, size_t visible,
-                          size_t vectors) {
-  const size_t lanes = hn::Lanes(d);
-  const size_t width = vectors * lanes;
-  for (size_t c = visible; c < width; ++c) {
-    row[c] = -std::numeric_limits<T>::infinity();
-  }
-  auto max = hn::Set(d, -std::numeric_limits<T>::infinity());
-  for (size_t c = 0; c < width; c += lanes) {
-    max = hn::Max(max, hn::Load(d, row + c));
-  }
-  return hn::GetLane(hn::MaxOfLanes(d, max));
-}
-
-// row[c] = exp(factor * row[c] - shift) for c < visible and 0 beyond; returns
-// the sum. exp is Highway's (1 ULP); masked entries are zeroed after it, so
-// they never depend on what exp makes of -inf.
-template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE T ExpRow(D d, T* HWY_RESTRICT row, T factor, T shift,
-                    size_t visible, size_t vectors) {
-  const size_t lanes = hn::Lanes(d);
-  const auto vfactor = hn::Set(d, factor);
-  const auto vshift = hn::Set(d, shift);
-  auto sum = hn::Zero(d);
-  const size_t full = visible / lanes;
-  for (size_t v = 0; v < full; ++v) {
-    T* p = row + v * lanes;
-    const auto e = hn::Exp(d, hn::MulSub(hn::Load(d, p), vfactor, vshift));
-    sum = hn::Add(sum, e);
-    hn::Store(e, d, p);
-  }
-  if (full < vectors) {
-    const size_t rest = visible - full * lanes;
-    T* p = row + full * lanes;
-    const auto keep = hn::FirstN(d, rest);
-    const auto e = hn::IfThenElseZero(
-        keep, hn::Exp(d, hn::MulSub(hn::Load(d, p), vfactor, vshift)));
-    sum = hn::Add(sum, e);
-    hn::Store(e, d, p);
-    const auto zero = hn::Zero(d);
-    for (size_t v = full + 1; v < vectors; ++v) {
-      hn::Store(zero, d, row + v * lanes);
-    }
-  }
-  return hn::GetLane(hn::SumOfLanes(d, sum));
-}
-
-// row[:] *= factor over `vectors` whole vectors.
-template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE void ScaleRow(D d, T* HWY_RESTRICT row, T factor, size_t vectors) {
-  const size_t lanes = hn::Lanes(d);
-  const auto f = hn::Set(d, factor);
-  for (size_t v = 0; v < vectors; ++v) {
-    hn::Store(hn::Mul(hn::Load(d, row + v * lanes), f), d, row + v * lanes);
-  }
-}
-
-// ---- forward ------------------------------------------------------------------
+// ---- forward ----------------------------------------------------------------
 //
 // Per (b, h) and query block: m = -inf, l = 0, O = 0; for every key block
 // that some query of the block sees,
 //   S = (scale Q) K^T,  m' = max(m, rowmax S),  P = exp(S - m'),
 //   l = e^(m - m') l + rowsum P,  O = e^(m - m') O + P V,  m = m';
 // then y = O / l and lse = m + log l. Key blocks wholly above the causal
-// diagonal are never visited; only y and lse are written.
+// diagonal are never visited, diagonal ones only in part; only y and lse
+// are written.
 template <typename T>
 void FlashForwardTasks(const AttentionDims& dims,
                        const AttentionForwardArgs<T>& args, int64_t task_begin,
@@ -350,7 +155,7 @@ void FlashForwardTasks(const AttentionDims& dims,
   const size_t block_vectors = block_padded / lanes;
   const size_t kv_len = static_cast<size_t>(dims.kv_len);
   const size_t q_len = static_cast<size_t>(dims.q_len);
-  const size_t key_blocks = (kv_len + block - 1) / block;
+  const size_t key_blocks = DivCeil(kv_len, block);
   const T scale = static_cast<T>(dims.scale);
 
   // Per task: K^T and V of the whole head, packed once (O(Tk D)), and one
@@ -371,8 +176,7 @@ void FlashForwardTasks(const AttentionDims& dims,
       const size_t j0 = kb * block;
       const size_t keys = std::min(block, kv_len - j0);
       PackTransposed(args.k, b, kv_h, static_cast<int64_t>(j0), keys, head_dim,
-                     keys_t.get() + kb * head_dim * block_padded,
-                     block_padded);
+                     keys_t.get() + kb * head_dim * block_padded, block_padded);
       PackRows(args.v, b, kv_h, static_cast<int64_t>(j0), keys, block, head_dim,
                T{1}, values.get() + kb * block * dim_padded, dim_padded);
     }
@@ -389,42 +193,39 @@ void FlashForwardTasks(const AttentionDims& dims,
         row_sum[r] = T{0};
       }
       // Keys seen by the block's last query bound the key blocks visited.
-      const size_t last_visible = static_cast<size_t>(
-          dims.VisibleKeys(static_cast<int64_t>(i0 + rows - 1)));
-      const size_t blocks_visited = (last_visible + block - 1) / block;
+      const size_t blocks_visited =
+          DivCeil(static_cast<size_t>(
+                      dims.VisibleKeys(static_cast<int64_t>(i0 + rows - 1))),
+                  block);
       for (size_t kb = 0; kb < blocks_visited; ++kb) {
         const size_t j0 = kb * block;
-        const size_t keys = std::min(block, kv_len - j0);
-        TileProduct(d, {head_dim, dim_padded, 1, block_padded, block_padded,
-                        false},
-                    rows, block_vectors, queries.get(),
-                    keys_t.get() + kb * head_dim * block_padded, scores.get());
+        const TileMask mask = {&dims, i0, j0, rows,
+                               std::min(block, kv_len - j0)};
+        MaskedColumnsProduct(
+            d, {head_dim, dim_padded, 1, block_padded, block_padded, false},
+            mask, block_vectors, queries.get(),
+            keys_t.get() + kb * head_dim * block_padded, scores.get());
         for (size_t r = 0; r < rows; ++r) {
-          const int64_t seen =
-              dims.VisibleKeys(static_cast<int64_t>(i0 + r)) -
-              static_cast<int64_t>(j0);
-          const size_t visible = static_cast<size_t>(
-              std::clamp<int64_t>(seen, 0, static_cast<int64_t>(keys)));
+          const size_t visible = mask.Visible(r);
           T* s = scores.get() + r * block_padded;
           if (visible == 0) {  // a later diagonal row: nothing here
             std::memset(s, 0, block_padded * sizeof(T));
             continue;
           }
-          const T tile_max = MaskedRowMax(d, s, visible, block_vectors);
-          const T new_max = std::max(row_max[r], tile_max);
+          const T new_max = std::max(row_max[r], RowMax(d, s, visible));
           // The first visited block of a row has m = -inf: exp gives 0.
           const T rescale = std::exp(row_max[r] - new_max);
-          const T tile_sum = ExpRow(d, s, T{1}, new_max, visible,
-                                    block_vectors);
+          const T tile_sum = ExpRow(d, s, new_max, visible, block_vectors);
           row_sum[r] = row_sum[r] * rescale + tile_sum;
           row_max[r] = new_max;
           if (rescale != T{1}) {
             ScaleRow(d, out.get() + r * dim_padded, rescale, dim_vectors);
           }
         }
-        TileProduct(d, {keys, block_padded, 1, dim_padded, dim_padded, true},
-                    rows, dim_vectors, scores.get(),
-                    values.get() + kb * block * dim_padded, out.get());
+        MaskedKeySumProduct(d,
+                            {0, block_padded, 1, dim_padded, dim_padded, true},
+                            mask, dim_vectors, scores.get(),
+                            values.get() + kb * block * dim_padded, out.get());
       }
       for (size_t r = 0; r < rows; ++r) {
         // Every row sees key 0 (inference rejects rows that see nothing),
@@ -439,7 +240,7 @@ void FlashForwardTasks(const AttentionDims& dims,
   }
 }
 
-// ---- backward -----------------------------------------------------------------
+// ---- backward ---------------------------------------------------------------
 //
 // Per (b, kv head), for every key block and every query block (of every
 // query head of the group) that sees it:
@@ -522,46 +323,37 @@ void FlashBackwardTasks(const AttentionDims& dims,
         const T* q_head = queries.get() + g * head_rows;
         const T* dy_head = grad_out.get() + g * head_rows;
         T* dq_head = grad_q.get() + g * head_rows;
-        for (size_t i0 = first_query / block * block; i0 < q_len;
-             i0 += block) {
-          const size_t rows = std::min(block, q_len - i0);
+        for (size_t i0 = first_query / block * block; i0 < q_len; i0 += block) {
+          const TileMask mask = {&dims, i0, j0, std::min(block, q_len - i0),
+                                 cols};
           const T* q_block = q_head + i0 * dim_padded;
           const T* dy_block = dy_head + i0 * dim_padded;
-          // S = (scale Q) K^T, then P = exp(S - lse) row by row.
-          TileProduct(d, {head_dim, dim_padded, 1, block_padded, block_padded,
-                          false},
-                      rows, block_vectors, q_block, keys_t.get(), probs.get());
-          // dP = dY V^T.
-          TileProduct(d, {head_dim, dim_padded, 1, block_padded, block_padded,
-                          false},
-                      rows, block_vectors, dy_block, values_t.get(),
-                      grad_s.get());
-          for (size_t r = 0; r < rows; ++r) {
+          const TileOperands rows_times_keys = {
+              head_dim, dim_padded, 1, block_padded, block_padded, false};
+          // S = (scale Q) K^T into probs, dP = dY V^T into grad_s.
+          MaskedColumnsProduct(d, rows_times_keys, mask, block_vectors, q_block,
+                               keys_t.get(), probs.get());
+          MaskedColumnsProduct(d, rows_times_keys, mask, block_vectors,
+                               dy_block, values_t.get(), grad_s.get());
+          for (size_t r = 0; r < mask.rows; ++r) {
             const size_t i = i0 + r;
-            const int64_t seen =
-                dims.VisibleKeys(static_cast<int64_t>(i)) - j;
-            const size_t visible = static_cast<size_t>(
-                std::clamp<int64_t>(seen, 0, static_cast<int64_t>(cols)));
+            const size_t visible = mask.Visible(r);
             T* p = probs.get() + r * block_padded;
-            T* ds = grad_s.get() + r * block_padded;
-            ExpRow(d, p, T{1}, lse[g * q_len + i], visible, block_vectors);
-            // dS = P * (dP - delta); masked P = 0 makes masked dS = 0.
-            const auto vdelta = hn::Set(d, delta[g * q_len + i]);
-            for (size_t c = 0; c < block_padded; c += lanes) {
-              const auto pv = hn::Load(d, p + c);
-              hn::Store(hn::Mul(pv, hn::Sub(hn::Load(d, ds + c), vdelta)), d,
-                        ds + c);
-            }
+            ExpRow(d, p, lse[g * q_len + i], visible, block_vectors);
+            SoftmaxGradRow(d, p, delta[g * q_len + i], visible, block_vectors,
+                           grad_s.get() + r * block_padded);
           }
           // dV += P^T dY and dK += dS^T (scale Q): A is read transposed.
-          TileProduct(d, {rows, 1, block_padded, dim_padded, dim_padded, true},
-                      cols, dim_vectors, probs.get(), dy_block, grad_v.get());
-          TileProduct(d, {rows, 1, block_padded, dim_padded, dim_padded, true},
-                      cols, dim_vectors, grad_s.get(), q_block, grad_k.get());
+          const TileOperands keys_times_dim = {
+              0, 1, block_padded, dim_padded, dim_padded, true};
+          MaskedQuerySumProduct(d, keys_times_dim, mask, dim_vectors,
+                                probs.get(), dy_block, grad_v.get());
+          MaskedQuerySumProduct(d, keys_times_dim, mask, dim_vectors,
+                                grad_s.get(), q_block, grad_k.get());
           // dQ += dS K.
-          TileProduct(d, {cols, block_padded, 1, dim_padded, dim_padded, true},
-                      rows, dim_vectors, grad_s.get(), keys.get(),
-                      dq_head + i0 * dim_padded);
+          MaskedKeySumProduct(
+              d, {0, block_padded, 1, dim_padded, dim_padded, true}, mask,
+              dim_vectors, grad_s.get(), keys.get(), dq_head + i0 * dim_padded);
         }
       }
       T* dk_rows = args.dk + ((b * dims.kv_heads + kv_h) * dims.kv_len + j) *
@@ -577,7 +369,8 @@ void FlashBackwardTasks(const AttentionDims& dims,
     }
     for (size_t g = 0; g < group; ++g) {
       const int64_t h = kv_h * static_cast<int64_t>(group) + g;
-      T* dq_rows = args.dq + (b * dims.q_heads + h) * dims.q_len * dims.head_dim;
+      T* dq_rows =
+          args.dq + (b * dims.q_heads + h) * dims.q_len * dims.head_dim;
       const T* acc = grad_q.get() + g * head_rows;
       for (size_t i = 0; i < q_len; ++i) {
         for (size_t x = 0; x < head_dim; ++x) {

@@ -53,19 +53,21 @@ FlashAttentionOutputs FlashAttentionWithLse(const Tensor& q, const Tensor& k,
   return {out[0], out[1]};
 }
 
-FlashAttentionGrads FlashAttentionBackward(
-    const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& y,
-    const Tensor& lse, const Tensor& dy, const Tensor& dlse, bool causal,
-    double scale, int64_t block_size) {
-  std::vector<Tensor> out = ValueOrDie(
-      CallOp("flash_attention_backward", {q, k, v, y, lse, dy, dlse},
-             AttentionAttrs(causal, scale, block_size)));
+FlashAttentionGrads FlashAttentionBackward(const Tensor& q, const Tensor& k,
+                                           const Tensor& v, const Tensor& y,
+                                           const Tensor& lse, const Tensor& dy,
+                                           const Tensor& dlse, bool causal,
+                                           double scale, int64_t block_size) {
+  std::vector<Tensor> out =
+      ValueOrDie(CallOp("flash_attention_backward", {q, k, v, y, lse, dy, dlse},
+                        AttentionAttrs(causal, scale, block_size)));
   return {out[0], out[1], out[2]};
 }
 
 namespace {
 
-// ---- inference ----------------------------------------------------------------
+// ---- inference
+// ----------------------------------------------------------------
 
 // Tiles larger than this buy nothing and would only inflate the per-task
 // buffers.
@@ -118,8 +120,7 @@ absl::StatusOr<AttentionDims> InferDims(const InferContext& ctx) {
   const TensorMeta& k = ctx.inputs[1];
   const TensorMeta& v = ctx.inputs[2];
   MG_RETURN_IF_ERROR(CheckRank4(q, "q", "[batch, q_heads, q_len, head_dim]"));
-  MG_RETURN_IF_ERROR(
-      CheckRank4(k, "k", "[batch, kv_heads, kv_len, head_dim]"));
+  MG_RETURN_IF_ERROR(CheckRank4(k, "k", "[batch, kv_heads, kv_len, head_dim]"));
   MG_RETURN_IF_ERROR(CheckSameDType(k, "k", q.dtype));
   MG_RETURN_IF_ERROR(CheckSameDType(v, "v", q.dtype));
   MG_RETURN_IF_ERROR(CheckShape(v, "v", k.shape, "the shape of k"));
@@ -133,13 +134,13 @@ absl::StatusOr<AttentionDims> InferDims(const InferContext& ctx) {
   dims.causal = ctx.attrs.GetBool("causal");
   dims.scale = ctx.attrs.GetFloat("scale");
   dims.block = ctx.attrs.GetInt("block_size");
-  const std::string shapes = absl::StrCat("q ", ShapeToString(q.shape),
-                                          ", k ", ShapeToString(k.shape));
+  const std::string shapes = absl::StrCat("q ", ShapeToString(q.shape), ", k ",
+                                          ShapeToString(k.shape));
   if (k.shape[0] != dims.batch || k.shape[3] != dims.head_dim) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "q and k must agree in batch (dimension 0) and head_dim "
-        "(dimension 3): ",
-        shapes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("q and k must agree in batch (dimension 0) and head_dim "
+                     "(dimension 3): ",
+                     shapes));
   }
   if (dims.kv_heads == 0 || dims.q_heads % dims.kv_heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -167,7 +168,8 @@ absl::StatusOr<AttentionDims> InferDims(const InferContext& ctx) {
   return dims;
 }
 
-// ---- dispatch -----------------------------------------------------------------
+// ---- dispatch
+// -----------------------------------------------------------------
 
 // Splits [0, tasks) into contiguous ranges, one per thread of the pool, and
 // calls fn(begin, end) for each. Tasks are independent (each writes its own
@@ -251,7 +253,8 @@ AttentionDims DimsOf(const std::vector<Tensor>& in, const Attrs& attrs) {
 
 }  // namespace
 
-// ---- flash_attention ------------------------------------------------------------
+// ---- flash_attention
+// ------------------------------------------------------------
 
 MG_REGISTER_OP(flash_attention) {
   OpDef def;
@@ -298,7 +301,8 @@ MG_REGISTER_OP(flash_attention) {
   return def;
 }
 
-// ---- flash_attention_backward ------------------------------------------------------
+// ---- flash_attention_backward
+// ------------------------------------------------------
 
 MG_REGISTER_OP(flash_attention_backward) {
   OpDef def;
@@ -320,10 +324,10 @@ MG_REGISTER_OP(flash_attention_backward) {
       MG_RETURN_IF_ERROR(CheckFloat(meta, names[i - 3]));
       MG_RETURN_IF_ERROR(CheckSameDType(meta, names[i - 3], q.dtype));
       const bool per_row = i == 4 || i == 6;
-      MG_RETURN_IF_ERROR(CheckShape(
-          meta, names[i - 3], per_row ? rows : q.shape,
-          per_row ? "[batch, q_heads, q_len], one per query row"
-                  : "the shape of q"));
+      MG_RETURN_IF_ERROR(
+          CheckShape(meta, names[i - 3], per_row ? rows : q.shape,
+                     per_row ? "[batch, q_heads, q_len], one per query row"
+                             : "the shape of q"));
     }
     return std::vector<TensorMeta>{q, ctx.inputs[1], ctx.inputs[2]};
   };

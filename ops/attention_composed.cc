@@ -31,9 +31,14 @@ struct Sizes {
 };
 
 Sizes SizesOf(const Tensor& q, const Tensor& k, const Attrs& attrs) {
-  return {q.shape()[0],         q.shape()[1], k.shape()[1],
-          q.shape()[2],         k.shape()[2], q.shape()[3],
-          attrs.GetBool("causal"), attrs.GetFloat("scale")};
+  return {q.shape()[0],
+          q.shape()[1],
+          k.shape()[1],
+          q.shape()[2],
+          k.shape()[2],
+          q.shape()[3],
+          attrs.GetBool("causal"),
+          attrs.GetFloat("scale")};
 }
 
 // Row-major float64 copies of [B, H, T, D] tensors, indexed by (b, h, t, x).
@@ -42,8 +47,7 @@ class Rows {
   explicit Rows(const Tensor& t)
       : values_(t.ToVector<double>()), shape_(t.shape()) {}
   const double* Row(int64_t b, int64_t h, int64_t t) const {
-    return values_.data() +
-           ((b * shape_[1] + h) * shape_[2] + t) * shape_[3];
+    return values_.data() + ((b * shape_[1] + h) * shape_[2] + t) * shape_[3];
   }
   double At(int64_t b, int64_t h, int64_t t) const {  // for [B, H, T]
     return values_[(b * shape_[1] + h) * shape_[2] + t];
@@ -102,7 +106,8 @@ OpSample ForwardSample(std::string label, const Shape& q, const Shape& kv,
 
 }  // namespace
 
-// ---- references -----------------------------------------------------------------
+// ---- references
+// -----------------------------------------------------------------
 
 // Per row i: s_j = scale q_i . k_j over the visible keys, lse_i =
 // log sum_j e^(s_j), y_i = sum_j e^(s_j - lse_i) v_j.
@@ -157,8 +162,7 @@ std::vector<Tensor> AttentionBackwardReference(absl::Span<const Tensor> in,
       for (int64_t i = 0; i < n.q_len; ++i) {
         const double* q_i = q.Row(b, h, i);
         const double* dy_i = dy.Row(b, h, i);
-        const double delta =
-            Dot(dy_i, y.Row(b, h, i), dim) - dlse.At(b, h, i);
+        const double delta = Dot(dy_i, y.Row(b, h, i), dim) - dlse.At(b, h, i);
         double* dq_i = dq.data() + ((b * n.q_heads + h) * n.q_len + i) * dim;
         for (int64_t j = 0; j < n.VisibleKeys(i); ++j) {
           const double* k_j = k.Row(b, kv_h, j);
@@ -180,7 +184,8 @@ std::vector<Tensor> AttentionBackwardReference(absl::Span<const Tensor> in,
           AsDType(dv, in[2].shape(), dtype)};
 }
 
-// ---- samples ----------------------------------------------------------------------
+// ---- samples
+// ----------------------------------------------------------------------
 
 // Small tiles (block_size 2 or 3) so that short sequences cross several
 // tiles, with lengths that are not multiples of the tile; grouped, multi-head
@@ -222,7 +227,8 @@ std::vector<OpSample> AttentionBackwardSamples() {
   return samples;
 }
 
-// ---- second order -----------------------------------------------------------------
+// ---- second order
+// -----------------------------------------------------------------
 //
 // On repeated heads Ke, Ve (and cotangents Gk, Gv repeated alike), with
 // S = s Q Ke^T + mask, P = exp(S - lse), dP = dY Ve^T,
@@ -254,8 +260,8 @@ Grads FlashAttentionBackwardVjp(const GradContext& c) {
 
   Tensor scores = Matmul(q, ke, false, true) * s;
   if (n.causal) {
-    scores = scores + CausalMask(n.q_len, n.kv_len, n.kv_len - n.q_len,
-                                 q.dtype());
+    scores =
+        scores + CausalMask(n.q_len, n.kv_len, n.kv_len - n.q_len, q.dtype());
   }
   const Tensor p = Exp(scores - PerRow(c.input(4)));
   const Tensor dp = Matmul(dy, ve, false, true);
@@ -278,8 +284,9 @@ Grads FlashAttentionBackwardVjp(const GradContext& c) {
   const Tensor g_dy = Matmul(p, gve) + Matmul(g_dp, ve) + g_delta * y;
   const Tensor g_y = g_delta * dy;
   const Tensor g_dlse = -Reshape(g_delta, {n.batch, n.q_heads, n.q_len});
-  return Grads{g_q,   SumGroups(g_ke, group), SumGroups(g_ve, group), g_y,
-               g_lse, g_dy,                   g_dlse};
+  return Grads{
+      g_q,   SumGroups(g_ke, group), SumGroups(g_ve, group), g_y, g_lse, g_dy,
+      g_dlse};
 }
 
 }  // namespace minigraph

@@ -27,7 +27,7 @@ HWY_EXPORT(MatmulKernelF64);
 Tensor Matmul(const Tensor& a, const Tensor& b, bool transpose_a,
               bool transpose_b) {
   return CallOpOrDie(
-      "matmul", {a, b},
+      MG_OP_DEF("matmul"), {a, b},
       {{"transpose_a", transpose_a}, {"transpose_b", transpose_b}});
 }
 

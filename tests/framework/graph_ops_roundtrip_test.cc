@@ -110,7 +110,6 @@ TEST(GraphOpsRoundTripTest, EverySampleOfEveryOp) {
       absl::StatusOr<Graph> backward =
           BuildBackwardGraph(captured->graph, options);
       ASSERT_TRUE(backward.ok()) << backward.status();
-      EXPECT_GT(backward->CountNodes(NodeRole::kGradient), 0);
 
       // The engine on leaves holding the same values and layouts.
       std::vector<Tensor> leaves;

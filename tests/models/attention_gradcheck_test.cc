@@ -4,6 +4,7 @@
 // with and without a padding mask, qk_norm, RoPE at a start position and
 // training-mode dropout. Prints one table row per case.
 #include <cstdio>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -39,15 +40,14 @@ std::vector<Tensor> MakeInputs(const MiniMindConfig& config,
   Generator gen(99);
   const Attention module =
       ValueOrDie(Attention::Create(config, gen, DType::kFloat64));
-  std::vector<Tensor> inputs = {
-      Tensor::Randn({c.batch, c.seq, config.hidden_size}, gen,
-                    DType::kFloat64)};
+  std::vector<Tensor> inputs = {Tensor::Randn(
+      {c.batch, c.seq, config.hidden_size}, gen, DType::kFloat64)};
   for (const auto& [name, tensor] : module.NamedParameters()) {
     // Norm weights away from 1 so their gradient is not a special case.
-    inputs.push_back(tensor.dim() == 1
-                         ? Tensor::Uniform(tensor.shape(), 0.5, 1.5, gen,
-                                           DType::kFloat64)
-                         : tensor.Detach());
+    inputs.push_back(
+        tensor.dim() == 1
+            ? Tensor::Uniform(tensor.shape(), 0.5, 1.5, gen, DType::kFloat64)
+            : tensor.Detach());
   }
   return inputs;
 }
@@ -60,8 +60,8 @@ DifferentiableFn MakeFn(const MiniMindConfig& config, const GradCase& c) {
   options.dropout_seed = 5;
   if (c.padded) {
     std::vector<double> mask(c.batch * c.seq, 1.0);
-    mask[0] = 0.0;            // row 0: left padding (query 0 sees nothing)
-    mask[c.seq + 2] = 0.0;    // row 1: a hole
+    mask[0] = 0.0;          // row 0: left padding (query 0 sees nothing)
+    mask[c.seq + 2] = 0.0;  // row 1: a hole
     options.attention_mask = Tensor::FromData(mask, {c.batch, c.seq});
   }
   return [config, options](const std::vector<Tensor>& in) {
@@ -78,6 +78,9 @@ DifferentiableFn MakeFn(const MiniMindConfig& config, const GradCase& c) {
         ValueOrDie(AttentionForward(config, w, in[0], options)).y};
   };
 }
+
+// gtest prints the case's name instead of its bytes.
+void PrintTo(const GradCase& c, std::ostream* os) { *os << c.name; }
 
 class AttentionGradcheckTest : public ::testing::TestWithParam<GradCase> {};
 
@@ -101,9 +104,9 @@ TEST_P(AttentionGradcheckTest, MatchesFiniteDifferences) {
         MakeFn(config, composed)(inputs)[0].ToVector<double>();
     for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-12);
   }
-  const GradcheckReport report =
-      c.second_order ? ValueOrDie(GradGradcheck(fn, inputs))
-                     : ValueOrDie(Gradcheck(fn, inputs));
+  const GradcheckReport report = c.second_order
+                                     ? ValueOrDie(GradGradcheck(fn, inputs))
+                                     : ValueOrDie(Gradcheck(fn, inputs));
   double max_abs = 0.0, max_rel = 0.0;
   int64_t entries = 0;
   for (const InputGradReport& r : report.inputs) {
@@ -113,9 +116,8 @@ TEST_P(AttentionGradcheckTest, MatchesFiniteDifferences) {
   }
   std::printf("| %-28s | %-8s | %-6s | %8lld | %9.2e | %9.2e | %s |\n",
               c.name.c_str(), PathName(c.path).c_str(),
-              c.second_order ? "2nd" : "1st",
-              static_cast<long long>(entries), max_abs, max_rel,
-              report.passed ? "PASS" : "FAIL");
+              c.second_order ? "2nd" : "1st", static_cast<long long>(entries),
+              max_abs, max_rel, report.passed ? "PASS" : "FAIL");
   EXPECT_TRUE(report.passed) << report.ToString();
   // Every input was compared (nothing silently skipped); the second-order
   // check also differentiates with respect to the output weights u.
@@ -137,8 +139,7 @@ std::vector<GradCase> Cases() {
   cases.push_back({"composed_mqa_padded", 4, 1, composed, true});
   cases.push_back(
       {"composed_gqa_dropout_0.3", 4, 2, composed, false, false, 0, 0.3});
-  GradCase second{"composed_gqa_padded_qk_norm", 4, 2, composed, true, true,
-                  3};
+  GradCase second{"composed_gqa_padded_qk_norm", 4, 2, composed, true, true, 3};
   second.second_order = true;
   second.batch = 2;
   second.seq = 4;
@@ -151,15 +152,17 @@ std::vector<GradCase> Cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Module, AttentionGradcheckTest, ::testing::ValuesIn(Cases()),
-    [](const ::testing::TestParamInfo<GradCase>& info) {
-      std::string name = info.param.name;
-      for (char& ch : name) {
-        if (ch == '.') ch = '_';
-      }
-      return name + (info.param.second_order ? "_second_order" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(Module, AttentionGradcheckTest,
+                         ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<GradCase>& info) {
+                           std::string name = info.param.name;
+                           for (char& ch : name) {
+                             if (ch == '.') ch = '_';
+                           }
+                           return name + (info.param.second_order
+                                              ? "_second_order"
+                                              : "");
+                         });
 
 }  // namespace
 }  // namespace minigraph

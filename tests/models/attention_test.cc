@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,9 @@ struct NaiveCase {
   bool qk_norm;
 };
 
+// gtest prints the case's name instead of its bytes.
+void PrintTo(const NaiveCase& c, std::ostream* os) { *os << c.name; }
+
 class MatchesNaiveTest : public ::testing::TestWithParam<NaiveCase> {};
 
 TEST_P(MatchesNaiveTest, Float64OutputsAndWeights) {
@@ -141,8 +145,7 @@ INSTANTIATE_TEST_SUITE_P(
                       NaiveCase{"mqa_causal", 4, 1, 0, false, false},
                       NaiveCase{"gqa_padded", 4, 2, 0, true, false},
                       NaiveCase{"gqa_start_pos_7", 4, 2, 7, false, false},
-                      NaiveCase{"mqa_padded_start_pos_3", 4, 1, 3, true,
-                                false},
+                      NaiveCase{"mqa_padded_start_pos_3", 4, 1, 3, true, false},
                       NaiveCase{"gqa_qk_norm_start_pos_2", 4, 2, 2, false,
                                 true}),
     [](const ::testing::TestParamInfo<NaiveCase>& info) {
@@ -160,8 +163,8 @@ TEST(AttentionTest, Float32MatchesNaiveToSinglePrecision) {
   AttentionOptions options;
   options.start_pos = 100;
   const AttentionOutput got = ValueOrDie(AttentionForward(
-      config, w,
-      ConvertDType(F64(spec.x, {2, 6, 16}), DType::kFloat32), options));
+      config, w, ConvertDType(F64(spec.x, {2, 6, 16}), DType::kFloat32),
+      options));
   EXPECT_EQ(got.y.dtype(), DType::kFloat32);
   ExpectClose(got.y.ToVector<double>(), NaiveAttention(spec).y, 2e-5, "y");
 }
@@ -246,7 +249,8 @@ TEST(AttentionTest, CachedDecodingWithPaddingMatchesOnePass) {
     AttentionOptions step;
     step.cache = &cache;
     step.attention_mask = Slice(mask, 1, 0, t + 1);
-    steps.push_back(ValueOrDie(attention.Forward(Slice(x, 1, t, t + 1), step)).y);
+    steps.push_back(
+        ValueOrDie(attention.Forward(Slice(x, 1, t, t + 1), step)).y);
   }
   ExpectClose(Concat(steps, 1).ToVector<double>(), full.ToVector<double>(),
               1e-12, "padded decoding");
@@ -298,15 +302,14 @@ TEST(AttentionTest, FusedPathMatchesComposedOutputsAndGradients) {
         options.cache = &cache;
         options.path = AttentionPath::kFused;
         steps.push_back(
-            ValueOrDie(attention.Forward(Slice(x, 1, begin, end), options))
-                .y);
+            ValueOrDie(attention.Forward(Slice(x, 1, begin, end), options)).y);
       }
       AttentionOptions composed;
       composed.path = AttentionPath::kComposed;
-      ExpectClose(Concat(steps, 1).ToVector<double>(),
-                  ValueOrDie(attention.Forward(x, composed)).y
-                      .ToVector<double>(),
-                  tol, "fused decoding");
+      ExpectClose(
+          Concat(steps, 1).ToVector<double>(),
+          ValueOrDie(attention.Forward(x, composed)).y.ToVector<double>(), tol,
+          "fused decoding");
     }
   }
 }
@@ -373,9 +376,8 @@ TEST(AttentionTest, LoadsWithAPrefixAndNamesMissingOrMisshapedTensors) {
   file.tensors[prefix + "o_proj.weight"] = w.o_proj;
   file.tensors["model.layers.2.self_attn.q_proj.weight"] = w.k_proj;
 
-  const Attention loaded = ValueOrDie(
-      Attention::Load(config, file, prefix, "ckpt.safetensors",
-                      DType::kFloat64));
+  const Attention loaded = ValueOrDie(Attention::Load(
+      config, file, prefix, "ckpt.safetensors", DType::kFloat64));
   EXPECT_EQ(loaded.NamedParameters()[0].second.name(),
             prefix + "q_proj.weight");
   EXPECT_TRUE(loaded.weights().q_proj.requires_grad());
@@ -424,8 +426,7 @@ TEST(AttentionTest, ConfigValidationNamesTheField) {
        "(3)"},
       {[](MiniMindConfig& c) { c.hidden_size = 500; },
        "hidden_size (500) must be a multiple of num_attention_heads (8)"},
-      {[](MiniMindConfig& c) { c.hidden_size = 40; },
-       "head_dim must be even"},
+      {[](MiniMindConfig& c) { c.hidden_size = 40; }, "head_dim must be even"},
       {[](MiniMindConfig& c) { c.num_attention_heads = 0; },
        "num_attention_heads must be > 0"},
       {[](MiniMindConfig& c) { c.dropout = 1.0; }, "dropout must be in"},
@@ -487,8 +488,11 @@ TEST(AttentionTest, RegisteredModelBuildsFromSettings) {
   options.batch = 2;
   options.seq = 3;
   options.dtype = DType::kFloat64;
-  options.settings = {{"hidden", "32"}, {"heads", "4"}, {"kv_heads", "1"},
-                      {"qk_norm", "true"}, {"flash", "false"}};
+  options.settings = {{"hidden", "32"},
+                      {"heads", "4"},
+                      {"kv_heads", "1"},
+                      {"qk_norm", "true"},
+                      {"flash", "false"}};
   const ModelInstance model = ValueOrDie(entry->build(options));
   EXPECT_EQ(model.input_dims[0], std::vector<std::string>({"B", "T", "32"}));
   EXPECT_EQ(model.parameter_names,

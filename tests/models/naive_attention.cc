@@ -30,8 +30,8 @@ void RotateInPlace(double* v, int64_t d, double position, double theta) {
   const int64_t half = d / 2;
   for (int64_t i = 0; i < half; ++i) {
     const double angle =
-        position * std::pow(theta, -2.0 * static_cast<double>(i) /
-                                       static_cast<double>(d));
+        position *
+        std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(d));
     const double c = std::cos(angle), s = std::sin(angle);
     const double a = v[i], b = v[i + half];
     v[i] = a * c - b * s;

@@ -12,8 +12,7 @@
 namespace minigraph::testing {
 
 struct NaiveAttentionSpec {
-  int64_t batch = 1, seq = 1, hidden = 0, heads = 1, kv_heads = 1,
-          head_dim = 0;
+  int64_t batch = 1, seq = 1, hidden = 0, heads = 1, kv_heads = 1, head_dim = 0;
   double rope_theta = 1e6;
   int64_t start_pos = 0;
   // Row-major; weights [out, in] like torch.nn.Linear.

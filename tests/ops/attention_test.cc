@@ -58,7 +58,8 @@ Composed ComposedAttention(const Tensor& q, const Tensor& k, const Tensor& v,
   return {y, lse};
 }
 
-// ---- helpers ---------------------------------------------------------------------
+// ---- helpers
+// ---------------------------------------------------------------------
 
 struct Case {
   std::string name;
@@ -77,10 +78,10 @@ std::vector<Case> Cases() {
     for (bool causal : {true, false}) {
       const std::string base =
           absl::StrCat(layouts[l], causal ? "_causal" : "_full");
-      cases.push_back({base + "_t37_block16", 2, 8, kv_heads[l], 37, 37, 16,
-                       causal, 16});
-      cases.push_back({base + "_t5_cache70_block8", 1, 8, kv_heads[l], 5, 70,
-                       8, causal, 8});
+      cases.push_back(
+          {base + "_t37_block16", 2, 8, kv_heads[l], 37, 37, 16, causal, 16});
+      cases.push_back({base + "_t5_cache70_block8", 1, 8, kv_heads[l], 5, 70, 8,
+                       causal, 8});
       cases.push_back({base + "_t65_default_block", 1, 8, kv_heads[l], 65, 65,
                        64, causal, kFlashAttentionBlock});
     }
@@ -97,11 +98,10 @@ struct Inputs {
 
 Inputs MakeInputs(const Case& c, DType dtype, uint64_t seed) {
   Generator gen(seed);
-  return {Tensor::Randn({c.batch, c.q_heads, c.q_len, c.head_dim}, gen, dtype),
-          Tensor::Randn({c.batch, c.kv_heads, c.kv_len, c.head_dim}, gen,
-                        dtype),
-          Tensor::Randn({c.batch, c.kv_heads, c.kv_len, c.head_dim}, gen,
-                        dtype)};
+  return {
+      Tensor::Randn({c.batch, c.q_heads, c.q_len, c.head_dim}, gen, dtype),
+      Tensor::Randn({c.batch, c.kv_heads, c.kv_len, c.head_dim}, gen, dtype),
+      Tensor::Randn({c.batch, c.kv_heads, c.kv_len, c.head_dim}, gen, dtype)};
 }
 
 double Scale(const Case& c) { return 1.0 / std::sqrt(c.head_dim); }
@@ -120,7 +120,9 @@ double MaxAbsDiff(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
-double Tolerance(DType dtype) { return dtype == DType::kFloat64 ? 1e-11 : 2e-5; }
+double Tolerance(DType dtype) {
+  return dtype == DType::kFloat64 ? 1e-11 : 2e-5;
+}
 
 // ---- forward and gradients against the composed reference -------------------
 
@@ -136,8 +138,8 @@ TEST(FlashAttentionTest, ForwardMatchesComposed) {
       EXPECT_LE(MaxAbsDiff(fused.y, ref.y), Tolerance(dtype));
       EXPECT_LE(MaxAbsDiff(fused.lse, ref.lse), Tolerance(dtype));
       // The single-output form is the same op.
-      EXPECT_EQ(MaxAbsDiff(FlashAttention(in.q, in.k, in.v, c.causal,
-                                          Scale(c), c.block),
+      EXPECT_EQ(MaxAbsDiff(FlashAttention(in.q, in.k, in.v, c.causal, Scale(c),
+                                          c.block),
                            fused.y),
                 0.0);
     }
@@ -175,12 +177,12 @@ TEST(FlashAttentionTest, GradientsMatchComposedAutograd) {
         EXPECT_LE(MaxAbsDiff(got[i], want[i]), tol) << names[i];
       }
       // And the gradient of y alone (dlse = 0), the common case.
-      const std::vector<Tensor> got_y =
-          ValueOrDie(Gradients({FlashAttention(in.q, in.k, in.v, c.causal,
-                                               Scale(c), c.block)},
-                               wrt, {wy}));
-      const std::vector<Tensor> want_y = ValueOrDie(Gradients({ComposedAttention(
-          in.q, in.k, in.v, c.causal, Scale(c)).y}, wrt, {wy}));
+      const std::vector<Tensor> got_y = ValueOrDie(Gradients(
+          {FlashAttention(in.q, in.k, in.v, c.causal, Scale(c), c.block)}, wrt,
+          {wy}));
+      const std::vector<Tensor> want_y = ValueOrDie(
+          Gradients({ComposedAttention(in.q, in.k, in.v, c.causal, Scale(c)).y},
+                    wrt, {wy}));
       for (int i = 0; i < 3; ++i) {
         const double tol = dtype == DType::kFloat64 ? 1e-10 : 2e-4;
         EXPECT_LE(MaxAbsDiff(got_y[i], want_y[i]), tol) << names[i];
@@ -196,9 +198,9 @@ TEST(FlashAttentionTest, BlockSizeChangesOnlyRounding) {
   const Tensor base = FlashAttention(in.q, in.k, in.v, true, 0.3, 1024);
   for (int64_t block : {1, 2, 7, 16, 64}) {
     SCOPED_TRACE(block);
-    EXPECT_LE(MaxAbsDiff(FlashAttention(in.q, in.k, in.v, true, 0.3, block),
-                         base),
-              1e-13);
+    EXPECT_LE(
+        MaxAbsDiff(FlashAttention(in.q, in.k, in.v, true, 0.3, block), base),
+        1e-13);
   }
 }
 
@@ -211,7 +213,8 @@ TEST(FlashAttentionTest, LargeScoresStayFinite) {
   const FlashAttentionOutputs fused =
       FlashAttentionWithLse(in.q, in.k, in.v, true, 1.0, 8);
   const Composed ref = ComposedAttention(in.q, in.k, in.v, true, 1.0);
-  for (float value : fused.y.ToVector<float>()) ASSERT_TRUE(std::isfinite(value));
+  for (float value : fused.y.ToVector<float>())
+    ASSERT_TRUE(std::isfinite(value));
   EXPECT_LE(MaxAbsDiff(fused.y, ref.y), 1e-4);
   // lse is of the order of the scores (hundreds): relative float32 rounding.
   EXPECT_LE(MaxAbsDiff(fused.lse, ref.lse), 1e-3);
@@ -251,7 +254,8 @@ TEST(FlashAttentionTest, StridedInputs) {
   EXPECT_EQ(MaxAbsDiff(strided, copied), 0.0);
 }
 
-// ---- finite differences ---------------------------------------------------------
+// ---- finite differences
+// ---------------------------------------------------------
 
 DifferentiableFn FusedFn(bool causal, double scale, int64_t block) {
   return [=](const std::vector<Tensor>& x) {
@@ -285,7 +289,8 @@ TEST(FlashAttentionTest, SecondOrderGradcheckFloat64) {
   EXPECT_TRUE(second.passed) << second.ToString();
 }
 
-// ---- saved state ------------------------------------------------------------------
+// ---- saved state
+// ------------------------------------------------------------------
 
 int64_t SavedElements(const Node& node) {
   int64_t total = 0;
@@ -327,7 +332,8 @@ TEST(FlashAttentionTest, NodeSavesOnlyLinearState) {
   EXPECT_EQ(matmul.inputs()[0].numel(), b * h * t * t);
 }
 
-// ---- errors -------------------------------------------------------------------------
+// ---- errors
+// -------------------------------------------------------------------------
 
 std::string ErrorOf(const std::string& op, std::vector<Tensor> inputs,
                     Attrs attrs) {
@@ -340,8 +346,7 @@ std::string ErrorOf(const std::string& op, std::vector<Tensor> inputs,
 TEST(FlashAttentionTest, ShapeErrorsNameTheOpAndShapes) {
   const Tensor q = Tensor::Zeros({1, 6, 5, 8});
   const Tensor k = Tensor::Zeros({1, 4, 5, 8});
-  std::string message =
-      ErrorOf("flash_attention", {q, k, k}, {{"scale", 0.5}});
+  std::string message = ErrorOf("flash_attention", {q, k, k}, {{"scale", 0.5}});
   EXPECT_THAT(message, HasSubstr("flash_attention (node '"));
   EXPECT_THAT(message, HasSubstr("multiple of kv_heads"));
   EXPECT_THAT(message, HasSubstr("[1, 6, 5, 8]"));
@@ -357,23 +362,25 @@ TEST(FlashAttentionTest, ShapeErrorsNameTheOpAndShapes) {
 
   message = ErrorOf("flash_attention", {Tensor::Zeros({6, 5, 8}), k, k},
                     {{"scale", 0.5}});
-  EXPECT_THAT(message, HasSubstr("q must be [batch, q_heads, q_len, head_dim]"));
+  EXPECT_THAT(message,
+              HasSubstr("q must be [batch, q_heads, q_len, head_dim]"));
 
-  message = ErrorOf("flash_attention",
-                    {q, Tensor::Zeros({1, 2, 5, 4}), Tensor::Zeros({1, 2, 5, 4})},
-                    {{"scale", 0.5}});
+  message =
+      ErrorOf("flash_attention",
+              {q, Tensor::Zeros({1, 2, 5, 4}), Tensor::Zeros({1, 2, 5, 4})},
+              {{"scale", 0.5}});
   EXPECT_THAT(message, HasSubstr("head_dim"));
 
-  message = ErrorOf("flash_attention",
-                    {q, Tensor::Zeros({1, 2, 5, 8}), Tensor::Zeros({1, 2, 6, 8})},
-                    {{"scale", 0.5}});
+  message =
+      ErrorOf("flash_attention",
+              {q, Tensor::Zeros({1, 2, 5, 8}), Tensor::Zeros({1, 2, 6, 8})},
+              {{"scale", 0.5}});
   EXPECT_THAT(message, HasSubstr("v must be [1, 2, 5, 8]"));
 
-  message = ErrorOf(
-      "flash_attention",
-      {q, Tensor::Zeros({1, 2, 5, 8}, DType::kFloat64),
-       Tensor::Zeros({1, 2, 5, 8}, DType::kFloat64)},
-      {{"scale", 0.5}});
+  message = ErrorOf("flash_attention",
+                    {q, Tensor::Zeros({1, 2, 5, 8}, DType::kFloat64),
+                     Tensor::Zeros({1, 2, 5, 8}, DType::kFloat64)},
+                    {{"scale", 0.5}});
   EXPECT_THAT(message, HasSubstr("k is float64 but q is float32"));
 
   const Tensor kv = Tensor::Zeros({1, 2, 5, 8});

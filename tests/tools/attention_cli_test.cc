@@ -56,12 +56,14 @@ std::string TorchStyleSafetensors(std::vector<Entry> entries) {
         const float f = static_cast<float>(v);
         uint32_t bits;
         std::memcpy(&bits, &f, 4);
-        for (int i = 0; i < 4; ++i) bytes[n++] = static_cast<char>(bits >> (8 * i));
+        for (int i = 0; i < 4; ++i)
+          bytes[n++] = static_cast<char>(bits >> (8 * i));
       } else {
         const int64_t value = static_cast<int64_t>(v);
         uint64_t bits;
         std::memcpy(&bits, &value, 8);
-        for (int i = 0; i < 8; ++i) bytes[n++] = static_cast<char>(bits >> (8 * i));
+        for (int i = 0; i < 8; ++i)
+          bytes[n++] = static_cast<char>(bits >> (8 * i));
       }
       data.append(bytes, n);
     }
@@ -73,7 +75,8 @@ std::string TorchStyleSafetensors(std::vector<Entry> entries) {
   while (header.size() % 8 != 0) header += ' ';
   std::string file;
   const uint64_t length = header.size();
-  for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>(length >> (8 * i)));
+  for (int i = 0; i < 8; ++i)
+    file.push_back(static_cast<char>(length >> (8 * i)));
   return file + header + data;
 }
 
@@ -122,8 +125,8 @@ RunResult RunMinigraph(const std::vector<std::string>& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
 }
 
-void ExpectClose(const Tensor& got, const std::vector<double>& want,
-                 double tol, const std::string& what) {
+void ExpectClose(const Tensor& got, const std::vector<double>& want, double tol,
+                 const std::string& what) {
   const std::vector<double> values = got.ToVector<double>();
   ASSERT_EQ(values.size(), want.size()) << what;
   for (size_t i = 0; i < want.size(); ++i) {
@@ -181,11 +184,27 @@ TEST(AttentionCliTest, Float64ForwardAndGradMatchTheNaiveImplementation) {
                    {{"x", "F32", {kB, kT, kC}, spec.x},
                     {"grad_output", "F32", {kB, kT, kC}, grad_output}}));
   const std::string y = TempPath("y64.safetensors");
-  const RunResult run = RunMinigraph(
-      {"attention", "--weights", w, "--prefix", kPrefix, "--input", x,
-       "--output", y, "--grad", "--dtype", "f64", "--heads", "4",
-       "--kv-heads", "2", "--rope-theta", "100", "--no-flash", "--start-pos",
-       "3"});
+  const RunResult run = RunMinigraph({"attention",
+                                      "--weights",
+                                      w,
+                                      "--prefix",
+                                      kPrefix,
+                                      "--input",
+                                      x,
+                                      "--output",
+                                      y,
+                                      "--grad",
+                                      "--dtype",
+                                      "f64",
+                                      "--heads",
+                                      "4",
+                                      "--kv-heads",
+                                      "2",
+                                      "--rope-theta",
+                                      "100",
+                                      "--no-flash",
+                                      "--start-pos",
+                                      "3"});
   ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
   const SafetensorsFile out = ValueOrDie(ReadSafetensors(y));
   EXPECT_EQ(out.metadata.at("path"), "composed");
@@ -232,10 +251,10 @@ TEST(AttentionCliTest, PaddingMaskAndSavedWeights) {
                    {{"x", "F32", {kB, kT, kC}, spec.x},
                     {"attention_mask", "I64", {kB, kT}, spec.mask}}));
   const std::string y = TempPath("ym.safetensors");
-  const RunResult run = RunMinigraph(
-      {"attention", "--weights", w, "--prefix", kPrefix, "--input", x,
-       "--output", y, "--heads", "4", "--kv-heads", "2", "--save-attn",
-       "--dtype", "f64"});
+  const RunResult run =
+      RunMinigraph({"attention", "--weights", w, "--prefix", kPrefix, "--input",
+                    x, "--output", y, "--heads", "4", "--kv-heads", "2",
+                    "--save-attn", "--dtype", "f64"});
   ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
   const SafetensorsFile out = ValueOrDie(ReadSafetensors(y));
   const NaiveAttentionResult want = NaiveAttention(spec);
@@ -254,9 +273,10 @@ TEST(AttentionCliTest, BadInputExitsWithTwoAndWritesNothing) {
   const std::string x = TempPath("xb.safetensors");
   WriteFile(x, TorchStyleSafetensors({{"x", "F32", {kB, kT, kC}, spec.x}}));
   const std::string x_wide = TempPath("xb_wide.safetensors");
-  WriteFile(x_wide, TorchStyleSafetensors(
-                        {{"x", "F32", {kB, kT, 2 * kC},
-                          Known(kB * kT * 2 * kC, 0.1, 1.0)}}));
+  WriteFile(
+      x_wide,
+      TorchStyleSafetensors(
+          {{"x", "F32", {kB, kT, 2 * kC}, Known(kB * kT * 2 * kC, 0.1, 1.0)}}));
   const std::string truncated = TempPath("wb_truncated.safetensors");
   {
     std::ifstream in(w, std::ios::binary);
@@ -274,8 +294,7 @@ TEST(AttentionCliTest, BadInputExitsWithTwoAndWritesNothing) {
        {no_k, "model.layers.0.self_attn.k_proj.weight", "not found"}},
       {{"--weights", w, "--input", x, "--heads", "4"},
        {w, "'q_proj.weight' not found"}},
-      {{"--weights", w, "--prefix", kPrefix, "--input", x_wide, "--heads",
-        "4"},
+      {{"--weights", w, "--prefix", kPrefix, "--input", x_wide, "--heads", "4"},
        {x_wide, "'x'", "[2, 4, 32]", "expected [B, T, 16]"}},
       {{"--weights", w, "--prefix", kPrefix, "--input", x, "--heads", "4",
         "--kv-heads", "4"},
@@ -298,8 +317,7 @@ TEST(AttentionCliTest, BadInputExitsWithTwoAndWritesNothing) {
     const RunResult run = RunMinigraph(args);
     EXPECT_EQ(run.exit_code, 2) << absl::StrJoin(args, " ");
     for (const std::string& part : bad.message_parts) {
-      EXPECT_THAT(run.stderr_text, HasSubstr(part))
-          << absl::StrJoin(args, " ");
+      EXPECT_THAT(run.stderr_text, HasSubstr(part)) << absl::StrJoin(args, " ");
     }
     EXPECT_FALSE(Exists(y)) << absl::StrJoin(args, " ");
   }

@@ -153,10 +153,9 @@ void RunAttentionCore(const Context& ctx, std::vector<Record>* records) {
         (1 << 20);
     records->push_back(MakeRecord(
         name, fused, composed, "MiB", false, "composed",
-        absl::StrFormat("q+k+v are %.1f MiB; one [B,H,T,T] f32 is %.0f MiB",
-                        inputs_mib,
-                        static_cast<double>(kHeads) * len * len * 4 /
-                            (1 << 20))));
+        absl::StrFormat(
+            "q+k+v are %.1f MiB; one [B,H,T,T] f32 is %.0f MiB", inputs_mib,
+            static_cast<double>(kHeads) * len * len * 4 / (1 << 20))));
   }
 }
 

@@ -58,15 +58,14 @@ absl::StatusOr<Tensor> Find(const SafetensorsFile& file,
                             int rank, const std::string& expected) {
   auto it = file.tensors.find(name);
   if (it == file.tensors.end()) {
-    return absl::NotFoundError(absl::StrCat(path, ": tensor '", name,
-                                            "' not found (expected ",
-                                            expected, ")"));
+    return absl::NotFoundError(absl::StrCat(
+        path, ": tensor '", name, "' not found (expected ", expected, ")"));
   }
   const Tensor& t = it->second;
   if (t.dim() != rank || !IsFloating(t.dtype())) {
-    return TensorError(path, name,
-                       absl::StrCat("is ", Describe(t), ", expected a float ",
-                                    expected));
+    return TensorError(
+        path, name,
+        absl::StrCat("is ", Describe(t), ", expected a float ", expected));
   }
   return t;
 }
@@ -86,17 +85,15 @@ absl::StatusOr<MiniMindConfig> ConfigFromWeights(
         "--heads (", command.heads, ") must be a multiple of --kv-heads (",
         command.kv_heads, ")"));
   }
-  MG_ASSIGN_OR_RETURN(
-      const Tensor q,
-      Find(weights, path, prefix + "q_proj.weight", 2,
-           "[heads*head_dim, hidden] tensor"));
+  MG_ASSIGN_OR_RETURN(const Tensor q,
+                      Find(weights, path, prefix + "q_proj.weight", 2,
+                           "[heads*head_dim, hidden] tensor"));
   const int64_t hidden = q.size(1);
   if (q.size(0) % command.heads != 0 || q.size(0) == 0) {
-    return TensorError(
-        path, prefix + "q_proj.weight",
-        absl::StrCat("is ", Describe(q), ": its ", q.size(0),
-                     " rows are not heads*head_dim for --heads ",
-                     command.heads));
+    return TensorError(path, prefix + "q_proj.weight",
+                       absl::StrCat("is ", Describe(q), ": its ", q.size(0),
+                                    " rows are not heads*head_dim for --heads ",
+                                    command.heads));
   }
   MiniMindConfig config;
   config.hidden_size = hidden;
@@ -115,10 +112,9 @@ absl::StatusOr<MiniMindConfig> ConfigFromWeights(
       {"v_proj.weight", {command.kv_heads * head_dim, hidden}},
       {"o_proj.weight", {hidden, command.heads * head_dim}}};
   for (const auto& [name, shape] : expected) {
-    MG_ASSIGN_OR_RETURN(
-        const Tensor t,
-        Find(weights, path, prefix + name, 2,
-             absl::StrCat(ShapeToString(shape), " tensor", sizes)));
+    MG_ASSIGN_OR_RETURN(const Tensor t, Find(weights, path, prefix + name, 2,
+                                             absl::StrCat(ShapeToString(shape),
+                                                          " tensor", sizes)));
     if (t.shape() != shape) {
       return TensorError(path, prefix + name,
                          absl::StrCat("is ", Describe(t), ", expected ",
@@ -169,8 +165,7 @@ absl::StatusOr<Inputs> ReadInputs(const AttentionCommand& command,
         path, "x",
         absl::StrCat("is ", Describe(in.x), ", expected [B, T, ",
                      config.hidden_size, "] with B, T >= 1 (hidden ",
-                     config.hidden_size, " from ", command.weights_path,
-                     ")"));
+                     config.hidden_size, " from ", command.weights_path, ")"));
   }
   const int64_t batch = in.x.size(0), seq = in.x.size(1);
   if (file.tensors.count("grad_output") > 0) {
@@ -188,10 +183,10 @@ absl::StatusOr<Inputs> ReadInputs(const AttentionCommand& command,
     // Integer masks (torch.long, as tokenizers return them) are fine.
     in.attention_mask = mask->second;
     if (in.attention_mask.shape() != Shape{batch, seq}) {
-      return TensorError(path, "attention_mask",
-                         absl::StrCat("is ", Describe(in.attention_mask),
-                                      ", expected [B, T] = [", batch, ", ",
-                                      seq, "]"));
+      return TensorError(
+          path, "attention_mask",
+          absl::StrCat("is ", Describe(in.attention_mask),
+                       ", expected [B, T] = [", batch, ", ", seq, "]"));
     }
     for (double value : in.attention_mask.ToVector<double>()) {
       if (value != 0.0 && value != 1.0) {
@@ -208,11 +203,10 @@ absl::StatusOr<Inputs> ReadInputs(const AttentionCommand& command,
 }  // namespace
 
 absl::Status RunAttentionCommand(const AttentionCommand& command) {
-  for (const auto& [flag, value] :
-       {std::pair<const char*, const std::string*>{"--weights",
-                                                   &command.weights_path},
-        {"--input", &command.input_path},
-        {"--output", &command.output_path}}) {
+  for (const auto& [flag, value] : {std::pair<const char*, const std::string*>{
+                                        "--weights", &command.weights_path},
+                                    {"--input", &command.input_path},
+                                    {"--output", &command.output_path}}) {
     if (value->empty()) {
       return absl::InvalidArgumentError(absl::StrCat(flag, " is required"));
     }
@@ -221,8 +215,8 @@ absl::Status RunAttentionCommand(const AttentionCommand& command) {
     return absl::InvalidArgumentError("--dtype must be f32 or f64");
   }
   if (command.start_pos < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--start-pos must be >= 0, got ", command.start_pos));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--start-pos must be >= 0, got ", command.start_pos));
   }
   MG_ASSIGN_OR_RETURN(const SafetensorsFile weight_file,
                       ReadSafetensors(command.weights_path));
@@ -241,14 +235,13 @@ absl::Status RunAttentionCommand(const AttentionCommand& command) {
     options.attention_mask = ConvertDType(in.attention_mask, command.dtype);
   }
   options.return_weights = command.save_attn;
-  options.path = command.save_attn || !command.flash
-                     ? AttentionPath::kComposed
-                     : AttentionPath::kAuto;
+  options.path = command.save_attn || !command.flash ? AttentionPath::kComposed
+                                                     : AttentionPath::kAuto;
   absl::StatusOr<AttentionOutput> out = attention.Forward(x, options);
   if (!out.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(command.input_path, ", ", command.weights_path, ": ",
-                     out.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat(command.input_path, ", ",
+                                                   command.weights_path, ": ",
+                                                   out.status().message()));
   }
 
   SafetensorsFile result;
@@ -258,9 +251,9 @@ absl::Status RunAttentionCommand(const AttentionCommand& command) {
   result.tensors["y"] = out->y.Detach();
   if (command.save_attn) result.tensors["attn"] = out->weights.Detach();
   if (command.grad) {
-    const Tensor grad_output =
-        in.grad_output.defined() ? ConvertDType(in.grad_output, command.dtype)
-                                 : Tensor::Ones(x.shape(), command.dtype);
+    const Tensor grad_output = in.grad_output.defined()
+                                   ? ConvertDType(in.grad_output, command.dtype)
+                                   : Tensor::Ones(x.shape(), command.dtype);
     std::vector<Tensor> wrt = {x};
     std::vector<std::string> names = {"grad.x"};
     for (const auto& [name, tensor] : attention.NamedParameters()) {

@@ -32,8 +32,7 @@ ABSL_FLAG(int64_t, kv_heads, 2,
 ABSL_FLAG(double, rope_theta, 1e6, "attention: RoPE base theta");
 ABSL_FLAG(bool, flash, true,
           "attention: use the fused attention op when no mask is given");
-ABSL_FLAG(int64_t, start_pos, 0,
-          "attention: RoPE position of the first token");
+ABSL_FLAG(int64_t, start_pos, 0, "attention: RoPE position of the first token");
 ABSL_FLAG(bool, save_attn, false,
           "attention: also write the softmax weights attn [B, heads, T, T]");
 
