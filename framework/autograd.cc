@@ -156,8 +156,8 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
     const OpDef& def = node->op();
     const std::vector<Tensor>& inputs = node->inputs();
 
-    absl::InlinedVector<Tensor, 1> grad_outs =
-        std::move(slots.nodes[index].grads);
+    // A copy: Gradients() reads the slots of intermediate tensors later.
+    absl::InlinedVector<Tensor, 1> grad_outs = slots.nodes[index].grads;
     for (size_t i = 0; i < grad_outs.size(); ++i) {
       if (!grad_outs[i].defined()) {
         grad_outs[i] = ZerosLike(node->output_metas()[i]);
@@ -246,8 +246,8 @@ Tensor Node::output(int i, bool attached) const {
   auto impl = std::make_shared<TensorImpl>();
   impl->dtype = output_metas_[i].dtype;
   impl->shape = output_metas_[i].shape;
-  impl->strides = saved.strides.empty() ? ContiguousStrides(impl->shape)
-                                        : saved.strides;
+  impl->strides =
+      saved.strides.empty() ? ContiguousStrides(impl->shape) : saved.strides;
   impl->offset = saved.offset;
   impl->storage = saved.storage;
   if (attached) {
@@ -318,10 +318,12 @@ Tensor SumToShape(const Tensor& grad, const Shape& shape) {
   }
   Tensor summed = grad;
   if (!axes.empty()) {
-    summed = CallOpOrDie(MG_OP_DEF("sum"), {grad}, {{"axes", axes}, {"keepdim", false}});
+    summed = CallOpOrDie(MG_OP_DEF("sum"), {grad},
+                         {{"axes", axes}, {"keepdim", false}});
   }
   if (summed.shape() != shape) {
-    summed = CallOpOrDie(MG_OP_DEF("reshape"), {summed}, {{"shape", ShapeAttr{shape}}});
+    summed = CallOpOrDie(MG_OP_DEF("reshape"), {summed},
+                         {{"shape", ShapeAttr{shape}}});
   }
   return summed;
 }

@@ -25,17 +25,16 @@ ValueType ValueType::FromMeta(const TensorMeta& meta) {
 }
 
 std::string ValueType::ToString() const {
-  return absl::StrCat(
-      DTypeName(dtype), "[",
-      absl::StrJoin(shape, ", ",
-                    [](std::string* out, const SymDim& d) {
-                      if (d.symbol.empty()) {
-                        absl::StrAppend(out, d.size);
-                      } else {
-                        absl::StrAppend(out, d.symbol);
-                      }
-                    }),
-      "]");
+  return absl::StrCat(DTypeName(dtype), "[",
+                      absl::StrJoin(shape, ", ",
+                                    [](std::string* out, const SymDim& d) {
+                                      if (d.symbol.empty()) {
+                                        absl::StrAppend(out, d.size);
+                                      } else {
+                                        absl::StrAppend(out, d.symbol);
+                                      }
+                                    }),
+                      "]");
 }
 
 std::string TensorRef::ToString() const {
@@ -65,9 +64,9 @@ int Graph::CountNodes(NodeRole role) const {
 absl::StatusOr<ValueType> Graph::TypeOf(const TensorRef& ref) const {
   auto single = [&](const ValueType& type) -> absl::StatusOr<ValueType> {
     if (ref.output != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "reference '", ref.ToString(), "': '", ref.node,
-          "' has a single output (index 0), not ", ref.output));
+      return absl::InvalidArgumentError(
+          absl::StrCat("reference '", ref.ToString(), "': '", ref.node,
+                       "' has a single output (index 0), not ", ref.output));
     }
     return type;
   };
@@ -83,7 +82,8 @@ absl::StatusOr<ValueType> Graph::TypeOf(const TensorRef& ref) const {
     }
   }
   if (const GraphNode* node = FindNode(ref.node)) {
-    if (ref.output < 0 || ref.output >= static_cast<int>(node->outputs.size())) {
+    if (ref.output < 0 ||
+        ref.output >= static_cast<int>(node->outputs.size())) {
       return absl::InvalidArgumentError(
           absl::StrCat("reference '", ref.ToString(), "': node '", ref.node,
                        "' has ", node->outputs.size(), " output(s)"));
@@ -109,15 +109,15 @@ absl::StatusOr<int64_t> EvaluateSymbol(
     if (std::isdigit(static_cast<unsigned char>(factor[0]))) {
       if (!absl::SimpleAtoi(factor, &value) || value < 0) {
         return absl::InvalidArgumentError(
-            absl::StrCat("symbolic dimension '", expression,
-                         "': '", factor, "' is not a size"));
+            absl::StrCat("symbolic dimension '", expression, "': '", factor,
+                         "' is not a size"));
       }
     } else {
       auto it = sizes.find(std::string(factor));
       if (it == sizes.end()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("symbolic dimension '", expression,
-                         "' uses '", factor, "', which is not a graph symbol"));
+            absl::StrCat("symbolic dimension '", expression, "' uses '", factor,
+                         "', which is not a graph symbol"));
       }
       value = it->second;
     }

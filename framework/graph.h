@@ -124,8 +124,8 @@ struct Graph {
 // filled in), output types equal to the op's shape inference on the stored
 // input types, symbolic dimensions consistent with the symbol sizes, and
 // every shape within the allocation bound, symbolic dimensions that move
-// with the symbols as inference says (CheckSymbolicDims). `source` names the file in
-// messages; each names the node too.
+// with the symbols as inference says (CheckSymbolicDims). `source` names the
+// file in messages; each names the node too.
 absl::Status ValidateGraph(Graph& graph, absl::string_view source);
 
 // Gives node output dimensions symbolic expressions where they follow the

@@ -19,8 +19,7 @@ namespace {
 std::vector<std::string> DimNames(const ValueType& type) {
   std::vector<std::string> names;
   for (const SymDim& d : type.shape) {
-    names.push_back(d.symbol.empty() ||
-                            d.symbol.find('*') != std::string::npos
+    names.push_back(d.symbol.empty() || d.symbol.find('*') != std::string::npos
                         ? absl::StrCat(d.size)
                         : d.symbol);
   }
@@ -74,17 +73,18 @@ class GradTable {
 
 absl::StatusOr<Graph> BuildBackwardGraph(const Graph& forward,
                                          const BackwardGraphOptions& options) {
-  const std::string label = absl::StrCat("backward of graph '", forward.name,
-                                         "'");
+  const std::string label =
+      absl::StrCat("backward of graph '", forward.name, "'");
   Generator gen(0);
   GraphCapture capture(forward.name + "_grad");
   std::map<std::string, Tensor> feeds;
   std::unordered_set<std::string> traced_parameters;
   for (const GraphInput& input : forward.inputs) {
     auto it = options.feeds.find(input.name);
-    Tensor value = it != options.feeds.end() ? it->second
-                                             : TraceValue(input.type, gen);
-    MG_RETURN_IF_ERROR(capture.AddInput(value, input.name, DimNames(input.type)));
+    Tensor value =
+        it != options.feeds.end() ? it->second : TraceValue(input.type, gen);
+    MG_RETURN_IF_ERROR(
+        capture.AddInput(value, input.name, DimNames(input.type)));
     feeds[input.name] = value;
   }
   for (const GraphParameter& param : forward.parameters) {
@@ -117,9 +117,9 @@ absl::StatusOr<Graph> BuildBackwardGraph(const Graph& forward,
     absl::StatusOr<ValueType> type = forward.TypeOf({name, 0});
     const bool leaf = forward.FindNode(name) == nullptr;
     if (!type.ok() || !leaf || !IsFloating(type->dtype)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          label, ": cannot differentiate with respect to '", name,
-          "': not a floating-point graph input or parameter"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(label, ": cannot differentiate with respect to '", name,
+                       "': not a floating-point graph input or parameter"));
     }
     requires_grad.insert(name);
   }
@@ -180,13 +180,17 @@ absl::StatusOr<Graph> BuildBackwardGraph(const Graph& forward,
 
     // Reverse order of a topological order: every consumer of a node's
     // outputs has given its share before the node's own rule runs.
-    NameScope scope(options.gradient_prefix);
+    // Gradient nodes are named "<prefix><op>_<n>" ("grad/mul_41").
+    std::string scope_name = options.gradient_prefix;
+    while (!scope_name.empty() && scope_name.back() == '/')
+      scope_name.pop_back();
+    NameScope scope(scope_name);
     for (auto it = forward.nodes.rbegin(); it != forward.nodes.rend(); ++it) {
       const GraphNode& node = *it;
       if (requires_grad.count(node.name) == 0) continue;
       const OpDef* def = FindOp(node.op);
-      const std::string where = absl::StrCat(label, ": node '", node.name,
-                                             "' (", node.op, ")");
+      const std::string where =
+          absl::StrCat(label, ": node '", node.name, "' (", node.op, ")");
       std::vector<Tensor> grad_outputs(node.outputs.size());
       bool reached = false;
       for (size_t i = 0; i < node.outputs.size(); ++i) {
@@ -213,14 +217,14 @@ absl::StatusOr<Graph> BuildBackwardGraph(const Graph& forward,
           GradContext{inputs, node_outputs, grad_outputs, node.attrs, needs});
       if (input_grads.size() != inputs.size()) {
         return absl::InternalError(
-            absl::StrCat(where, ": backward rule returned ",
-                         input_grads.size(), " gradients for ", inputs.size(),
-                         " inputs"));
+            absl::StrCat(where, ": backward rule returned ", input_grads.size(),
+                         " gradients for ", inputs.size(), " inputs"));
       }
       for (size_t i = 0; i < inputs.size(); ++i) {
         if (!needs[i] || !input_grads[i].defined()) continue;
         Tensor g = input_grads[i];
-        if (g.shape() != inputs[i].shape()) g = SumToShape(g, inputs[i].shape());
+        if (g.shape() != inputs[i].shape())
+          g = SumToShape(g, inputs[i].shape());
         if (g.dtype() != inputs[i].dtype()) {
           return absl::InternalError(absl::StrCat(
               where, ": backward rule gave a ", DTypeName(g.dtype()),
@@ -249,9 +253,9 @@ absl::StatusOr<Graph> BuildBackwardGraph(const Graph& forward,
   std::unordered_set<std::string> output_names;
   for (const auto& [name, tensor] : outputs) {
     if (!output_names.insert(name).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          label, ": two outputs would be named '", name,
-          "'; choose another gradient_prefix"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(label, ": two outputs would be named '", name,
+                       "'; choose another gradient_prefix"));
     }
   }
   MG_ASSIGN_OR_RETURN(Graph graph, capture.Finish(outputs));

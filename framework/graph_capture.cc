@@ -35,9 +35,9 @@ absl::Status GraphCapture::AddInput(const Tensor& example,
     return absl::InvalidArgumentError(where + ": undefined tensor");
   }
   if (!dims.empty() && static_cast<int>(dims.size()) != example.dim()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ": ", dims.size(), " dimension names for a tensor of rank ",
-        example.dim()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": ", dims.size(),
+                     " dimension names for a tensor of rank ", example.dim()));
   }
   if (names_.count(name) != 0 || refs_.count(example.impl()) != 0) {
     return absl::AlreadyExistsError(where + ": declared twice");
@@ -57,9 +57,9 @@ absl::Status GraphCapture::AddInput(const Tensor& example,
     }
     auto [it, inserted] = graph_.symbols.emplace(dim, size);
     if (!inserted && it->second != size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": symbol '", dim, "' is ", size, " here but ", it->second,
-          " in an earlier input"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": symbol '", dim, "' is ", size, " here but ",
+                       it->second, " in an earlier input"));
     }
     input.type.shape[d].symbol = dim;
   }
@@ -84,8 +84,7 @@ absl::Status GraphCapture::AddParameter(const Tensor& value,
   declared_parameters_.insert(name);
   refs_[value.impl()] = TensorRef{name, 0};
   keep_alive_.push_back(value);
-  graph_.parameters.push_back(
-      {name, ValueType::FromMeta(value.meta()), value});
+  graph_.parameters.push_back({name, ValueType::FromMeta(value.meta()), value});
   return absl::OkStatus();
 }
 
@@ -103,8 +102,7 @@ TensorRef GraphCapture::RefFor(const Tensor& t) {
   TensorRef ref;
   if (t.requires_grad() && t.is_leaf()) {
     ref.node = UniqueName(t.name().empty() ? "param" : t.name());
-    graph_.parameters.push_back(
-        {ref.node, ValueType::FromMeta(t.meta()), t});
+    graph_.parameters.push_back({ref.node, ValueType::FromMeta(t.meta()), t});
   } else {
     // Any other value the script made outside an op call (a scalar in
     // `x * 0.5`, a tensor read from a file): its value becomes part of the
@@ -128,10 +126,10 @@ void GraphCapture::OnOpCall(const OpDef& def, const Attrs& attrs,
   node.forward_node = gradient_of_;
   node.inputs.reserve(inputs.size());
   for (const Tensor& input : inputs) node.inputs.push_back(RefFor(input));
-  node.name = UniqueName(
-      node_name.empty()
-          ? absl::StrCat(NameScope::Current(), def.name, "_", node_counter_)
-          : std::string(node_name));
+  node.name =
+      UniqueName(node_name.empty() ? absl::StrCat(NameScope::Current(),
+                                                  def.name, "_", node_counter_)
+                                   : std::string(node_name));
   ++node_counter_;
   for (size_t i = 0; i < outputs.size(); ++i) {
     node.outputs.push_back(ValueType::FromMeta(outputs[i].meta()));
@@ -167,7 +165,8 @@ absl::StatusOr<Graph> GraphCapture::Finish(
   // Liveness, from the outputs back; a live gradient node keeps its forward
   // node so the link stays valid.
   std::unordered_set<std::string> live;
-  for (const GraphOutput& output : graph.outputs) live.insert(output.value.node);
+  for (const GraphOutput& output : graph.outputs)
+    live.insert(output.value.node);
   std::vector<GraphNode> kept;
   for (auto it = graph.nodes.rbegin(); it != graph.nodes.rend(); ++it) {
     if (live.count(it->name) == 0) continue;

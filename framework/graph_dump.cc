@@ -36,17 +36,16 @@ std::string ShortType(const ValueType& type) {
   const char* dtype = type.dtype == DType::kFloat32   ? "f32"
                       : type.dtype == DType::kFloat64 ? "f64"
                                                       : "i64";
-  return absl::StrCat(
-      dtype, "[",
-      absl::StrJoin(type.shape, ",",
-                    [](std::string* out, const SymDim& d) {
-                      if (d.symbol.empty()) {
-                        absl::StrAppend(out, d.size);
-                      } else {
-                        absl::StrAppend(out, d.symbol);
-                      }
-                    }),
-      "]");
+  return absl::StrCat(dtype, "[",
+                      absl::StrJoin(type.shape, ",",
+                                    [](std::string* out, const SymDim& d) {
+                                      if (d.symbol.empty()) {
+                                        absl::StrAppend(out, d.size);
+                                      } else {
+                                        absl::StrAppend(out, d.symbol);
+                                      }
+                                    }),
+                      "]");
 }
 
 std::string DotEscape(absl::string_view text) {
@@ -72,11 +71,10 @@ std::string ConstantText(const Tensor& value) {
 }  // namespace
 
 std::string GraphSummary(const Graph& graph) {
-  std::string out = absl::StrCat("graph ", graph.name, " (",
-                                 graph.CountNodes(NodeRole::kForward),
-                                 " forward nodes, ",
-                                 graph.CountNodes(NodeRole::kGradient),
-                                 " gradient nodes)\n");
+  std::string out =
+      absl::StrCat("graph ", graph.name, " (",
+                   graph.CountNodes(NodeRole::kForward), " forward nodes, ",
+                   graph.CountNodes(NodeRole::kGradient), " gradient nodes)\n");
   if (!graph.symbols.empty()) {
     absl::StrAppend(
         &out, "symbols: ",
@@ -99,11 +97,10 @@ std::string GraphSummary(const Graph& graph) {
     std::string args = RefList(node.inputs);
     const std::string attrs = node.attrs.ToString();
     if (!attrs.empty()) absl::StrAppend(&args, args.empty() ? "" : ", ", attrs);
-    absl::StrAppend(&out, node.name, " = ", node.op, "(", args, ") : ",
-                    TypeList(node.outputs));
+    absl::StrAppend(&out, node.name, " = ", node.op, "(", args,
+                    ") : ", TypeList(node.outputs));
     if (node.role == NodeRole::kGradient) {
-      absl::StrAppend(&out, "  # grad",
-                      node.forward_node.empty() ? "" : " of ",
+      absl::StrAppend(&out, "  # grad", node.forward_node.empty() ? "" : " of ",
                       node.forward_node);
     }
     absl::StrAppend(&out, "\n");
@@ -120,16 +117,15 @@ std::string GraphToDot(const Graph& graph) {
   // syntax; names appear in quoted, escaped labels.
   std::map<std::string, std::string> id_of;
   auto id = [&](const std::string& name) {
-    auto [it, inserted] =
-        id_of.emplace(name, absl::StrCat("v", id_of.size()));
+    auto [it, inserted] = id_of.emplace(name, absl::StrCat("v", id_of.size()));
     return it->second;
   };
   std::map<std::string, ValueType> single_type;
-  std::string out = absl::StrCat("digraph \"", DotEscape(graph.name), "\" {\n",
-                                 "  rankdir=TB;\n",
-                                 "  node [fontname=\"Helvetica\", fontsize=10, "
-                                 "style=filled];\n",
-                                 "  edge [fontname=\"Helvetica\", fontsize=8];\n");
+  std::string out = absl::StrCat(
+      "digraph \"", DotEscape(graph.name), "\" {\n", "  rankdir=TB;\n",
+      "  node [fontname=\"Helvetica\", fontsize=10, "
+      "style=filled];\n",
+      "  edge [fontname=\"Helvetica\", fontsize=8];\n");
   auto value_node = [&](const std::string& name, const ValueType& type,
                         const char* color, const char* kind,
                         const std::string& extra) {
@@ -152,8 +148,9 @@ std::string GraphToDot(const Graph& graph) {
   for (NodeRole role : roles) {
     const bool forward = role == NodeRole::kForward;
     if (graph.CountNodes(role) == 0) continue;
-    absl::StrAppend(&out, "  subgraph cluster_", forward ? "forward" : "backward",
-                    " {\n    label=\"", forward ? "forward" : "backward",
+    absl::StrAppend(&out, "  subgraph cluster_",
+                    forward ? "forward" : "backward", " {\n    label=\"",
+                    forward ? "forward" : "backward",
                     "\";\n    style=rounded;\n    color=\"",
                     forward ? "#999999" : "#e6550d", "\";\n");
     for (const GraphNode& node : graph.nodes) {
@@ -165,17 +162,17 @@ std::string GraphToDot(const Graph& graph) {
       if (!forward && !node.forward_node.empty()) {
         absl::StrAppend(&tooltip, " (gradient of ", node.forward_node, ")");
       }
-      absl::StrAppend(&out, "    ", id(node.name),
-                      " [shape=ellipse, fillcolor=\"",
-                      forward ? kDotForwardColor : kDotGradientColor,
-                      "\", label=\"", label, "\", tooltip=\"",
-                      DotEscape(tooltip), "\"];\n");
+      absl::StrAppend(
+          &out, "    ", id(node.name), " [shape=ellipse, fillcolor=\"",
+          forward ? kDotForwardColor : kDotGradientColor, "\", label=\"", label,
+          "\", tooltip=\"", DotEscape(tooltip), "\"];\n");
     }
     absl::StrAppend(&out, "  }\n");
   }
   auto type_of = [&](const TensorRef& ref) -> std::string {
     if (const GraphNode* node = graph.FindNode(ref.node)) {
-      if (ref.output >= 0 && ref.output < static_cast<int>(node->outputs.size())) {
+      if (ref.output >= 0 &&
+          ref.output < static_cast<int>(node->outputs.size())) {
         return ShortType(node->outputs[ref.output]);
       }
       return "?";
@@ -242,8 +239,8 @@ absl::StatusOr<std::string> RenderDotToSvg(const std::string& dot) {
   // Arguments passed directly, no shell: file names cannot be misread.
   std::string arg0 = "dot", arg1 = "-Tsvg", arg2 = "-o";
   std::string arg3 = out, arg4 = in;
-  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), arg3.data(),
-                  arg4.data(), nullptr};
+  char* argv[] = {arg0.data(), arg1.data(), arg2.data(),
+                  arg3.data(), arg4.data(), nullptr};
   pid_t pid = 0;
   if (posix_spawnp(&pid, "dot", nullptr, nullptr, argv, environ) != 0) {
     cleanup();

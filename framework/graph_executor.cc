@@ -27,9 +27,10 @@ absl::Status CheckFeed(const Graph& graph, const std::string& name,
   }
   const std::string got =
       absl::StrCat(DTypeName(fed.dtype()), ShapeToString(fed.shape()));
-  if (fed.dtype() != type.dtype || fed.dim() != static_cast<int>(type.shape.size())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ": expects ", type.ToString(), ", got ", got));
+  if (fed.dtype() != type.dtype ||
+      fed.dim() != static_cast<int>(type.shape.size())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": expects ", type.ToString(), ", got ", got));
   }
   for (size_t d = 0; d < type.shape.size(); ++d) {
     const SymDim& dim = type.shape[d];
@@ -74,9 +75,8 @@ absl::StatusOr<GraphValues> RunGraph(const Graph& graph,
           absl::StrCat(GraphLabel(graph), ": graph input '", input.name, "' (",
                        input.type.ToString(), ") is not given"));
     }
-    MG_RETURN_IF_ERROR(
-        CheckFeed(graph, input.name, "graph input", input.type, it->second,
-                  bound));
+    MG_RETURN_IF_ERROR(CheckFeed(graph, input.name, "graph input", input.type,
+                                 it->second, bound));
     values.Set(input.name, {it->second});
     ++used_feeds;
   }
@@ -134,27 +134,27 @@ absl::StatusOr<GraphValues> RunGraph(const Graph& graph,
     if (!inferred.ok()) {
       return absl::Status(
           inferred.status().code(),
-          absl::StrCat(GraphLabel(graph), ": node '", node.name, "' (",
-                       node.op, "): ", inferred.status().message()));
+          absl::StrCat(GraphLabel(graph), ": node '", node.name, "' (", node.op,
+                       "): ", inferred.status().message()));
     }
     for (const TensorMeta& meta : *inferred) {
       MG_RETURN_IF_ERROR(ValidateShape(meta.shape));
-      const int64_t bytes = NumElements(meta.shape) *
-                            static_cast<int64_t>(DTypeSize(meta.dtype));
+      const int64_t bytes =
+          NumElements(meta.shape) * static_cast<int64_t>(DTypeSize(meta.dtype));
       if (options.max_tensor_bytes > 0 && bytes > options.max_tensor_bytes) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            GraphLabel(graph), ": node '", node.name, "' (", node.op,
-            ") would allocate ", DTypeName(meta.dtype),
-            ShapeToString(meta.shape), " = ", bytes, " bytes, over the limit ",
-            options.max_tensor_bytes));
+        return absl::ResourceExhaustedError(
+            absl::StrCat(GraphLabel(graph), ": node '", node.name, "' (",
+                         node.op, ") would allocate ", DTypeName(meta.dtype),
+                         ShapeToString(meta.shape), " = ", bytes,
+                         " bytes, over the limit ", options.max_tensor_bytes));
       }
     }
     absl::StatusOr<std::vector<Tensor>> outputs =
         CallOp(node.op, std::move(inputs), node.attrs, node.name);
     if (!outputs.ok()) {
-      return absl::Status(outputs.status().code(),
-                          absl::StrCat(GraphLabel(graph), ": ",
-                                       outputs.status().message()));
+      return absl::Status(
+          outputs.status().code(),
+          absl::StrCat(GraphLabel(graph), ": ", outputs.status().message()));
     }
     values.Set(node.name, *std::move(outputs));
   }

@@ -42,9 +42,8 @@ absl::StatusOr<DType> DTypeFromProto(int value, absl::string_view where) {
     case proto::INT64:
       return DType::kInt64;
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": dtype ", value,
-                       " is not one of FLOAT32, FLOAT64, INT64"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": dtype ", value, " is not one of FLOAT32, FLOAT64, INT64"));
   }
 }
 
@@ -145,8 +144,9 @@ absl::StatusOr<AttrValue> AttrFromProto(const proto::AttrValue& message,
     }
     case proto::AttrValue::kTensor:
       return absl::InvalidArgumentError(absl::StrCat(
-          where, " holds a tensor; op attributes are scalars, lists, dtypes "
-                 "and shapes (store tensors as constants)"));
+          where,
+          " holds a tensor; op attributes are scalars, lists, dtypes "
+          "and shapes (store tensors as constants)"));
     case proto::AttrValue::VALUE_NOT_SET:
       break;
   }
@@ -212,7 +212,8 @@ absl::StatusOr<Graph> ConvertGraph(const proto::Graph& message,
     for (const auto& [name, value] : node.attrs()) {
       MG_ASSIGN_OR_RETURN(
           AttrValue attr,
-          AttrFromProto(value, absl::StrCat(where, ": attribute '", name, "'")));
+          AttrFromProto(value,
+                        absl::StrCat(where, ": attribute '", name, "'")));
       converted.attrs.Set(name, std::move(attr));
     }
     for (int i = 0; i < node.outputs_size(); ++i) {
@@ -287,8 +288,9 @@ absl::StatusOr<GraphFormat> GraphFormatFromPath(absl::string_view path) {
   if (dot == absl::string_view::npos ||
       (slash != absl::string_view::npos && dot < slash)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": no extension to tell the graph format "
-                           "(.pb, .pbtxt, .json)"));
+        absl::StrCat(path,
+                     ": no extension to tell the graph format "
+                     "(.pb, .pbtxt, .json)"));
   }
   absl::StatusOr<GraphFormat> format = ParseGraphFormat(path.substr(dot + 1));
   if (!format.ok()) {
@@ -374,7 +376,7 @@ proto::Graph GraphToProto(const Graph& graph,
       TypeToProto(type, out->add_outputs());
     }
     out->set_role(node.role == NodeRole::kGradient ? proto::Node::GRADIENT
-                                                    : proto::Node::FORWARD);
+                                                   : proto::Node::FORWARD);
     out->set_forward_node(node.forward_node);
   }
   for (const GraphOutput& output : graph.outputs) {
@@ -422,8 +424,8 @@ absl::StatusOr<std::string> SerializeGraph(const Graph& graph,
       const auto status =
           google::protobuf::util::MessageToJsonString(message, &out, json);
       if (!status.ok()) {
-        return absl::InternalError(absl::StrCat(
-            "JSON printer failed: ", std::string(status.message())));
+        return absl::InternalError(absl::StrCat("JSON printer failed: ",
+                                                std::string(status.message())));
       }
       break;
     }
@@ -438,14 +440,15 @@ absl::StatusOr<Graph> ParseGraph(absl::string_view bytes, GraphFormat format,
   }
   if (bytes.size() > static_cast<size_t>(kMaxGraphFileBytes) ||
       bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": ", bytes.size(), " bytes is over the 2 GiB "
-                                                 "limit for a graph file"));
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", bytes.size(),
+                                                   " bytes is over the 2 GiB "
+                                                   "limit for a graph file"));
   }
   proto::Graph message;
   switch (format) {
     case GraphFormat::kBinary:
-      if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      if (!message.ParseFromArray(bytes.data(),
+                                  static_cast<int>(bytes.size()))) {
         return absl::InvalidArgumentError(absl::StrCat(
             source, ": not a binary graph protobuf (truncated or corrupted)"));
       }
@@ -457,9 +460,8 @@ absl::StatusOr<Graph> ParseGraph(absl::string_view bytes, GraphFormat format,
       google::protobuf::io::ArrayInputStream stream(
           bytes.data(), static_cast<int>(bytes.size()));
       if (!parser.Parse(&stream, &message)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(source, ": not a graph in protobuf text format: ",
-                         errors.first()));
+        return absl::InvalidArgumentError(absl::StrCat(
+            source, ": not a graph in protobuf text format: ", errors.first()));
       }
       break;
     }
@@ -468,9 +470,9 @@ absl::StatusOr<Graph> ParseGraph(absl::string_view bytes, GraphFormat format,
           google::protobuf::StringPiece(bytes.data(), bytes.size()), &message,
           google::protobuf::util::JsonParseOptions());
       if (!status.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(source, ": not a graph in protobuf JSON: ",
-                         std::string(status.message())));
+        return absl::InvalidArgumentError(absl::StrCat(
+            source,
+            ": not a graph in protobuf JSON: ", std::string(status.message())));
       }
       break;
     }
@@ -488,7 +490,8 @@ absl::StatusOr<Graph> ReadGraphFile(const std::string& path) {
 absl::Status WriteGraphFile(const std::string& path, const Graph& graph,
                             const GraphWriteOptions& options) {
   MG_ASSIGN_OR_RETURN(GraphFormat format, GraphFormatFromPath(path));
-  MG_ASSIGN_OR_RETURN(std::string bytes, SerializeGraph(graph, format, options));
+  MG_ASSIGN_OR_RETURN(std::string bytes,
+                      SerializeGraph(graph, format, options));
   return WriteFileAtomically(path, bytes);
 }
 
@@ -516,8 +519,8 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
   const bool failed = std::ferror(file) != 0;
   std::fclose(file);
   if (failed || read != bytes.size()) {
-    return absl::DataLossError(absl::StrCat(path, ": read ", read, " of ",
-                                            bytes.size(), " bytes"));
+    return absl::DataLossError(
+        absl::StrCat(path, ": read ", read, " of ", bytes.size(), " bytes"));
   }
   return bytes;
 }
@@ -525,12 +528,12 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
 absl::Status WriteFileAtomically(const std::string& path,
                                  absl::string_view contents) {
   static std::atomic<int> counter{0};
-  const std::string temp = absl::StrCat(path, ".tmp.", getpid(), ".",
-                                        counter.fetch_add(1));
+  const std::string temp =
+      absl::StrCat(path, ".tmp.", getpid(), ".", counter.fetch_add(1));
   FILE* file = std::fopen(temp.c_str(), "wb");
   if (file == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        path, ": cannot write (", std::strerror(errno), ")"));
+    return absl::PermissionDeniedError(
+        absl::StrCat(path, ": cannot write (", std::strerror(errno), ")"));
   }
   const size_t written = std::fwrite(contents.data(), 1, contents.size(), file);
   const bool flushed = std::fflush(file) == 0;
@@ -543,9 +546,8 @@ absl::Status WriteFileAtomically(const std::string& path,
   if (std::rename(temp.c_str(), path.c_str()) != 0) {
     const std::string reason = std::strerror(errno);
     std::remove(temp.c_str());
-    return absl::PermissionDeniedError(
-        absl::StrCat(path, ": cannot rename the finished file into place (",
-                     reason, ")"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        path, ": cannot rename the finished file into place (", reason, ")"));
   }
   return absl::OkStatus();
 }

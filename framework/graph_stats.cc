@@ -38,8 +38,8 @@ int64_t MatmulFlops(const GraphNode& node,
   const std::vector<int64_t> a = input_types[0].meta().shape;
   if (a.size() < 2 || node.outputs.empty()) return 0;
   const AttrValue* ta = node.attrs.Find("transpose_a");
-  const bool transpose_a = ta != nullptr && TypeOf(*ta) == AttrType::kBool &&
-                           std::get<bool>(*ta);
+  const bool transpose_a =
+      ta != nullptr && TypeOf(*ta) == AttrType::kBool && std::get<bool>(*ta);
   const int64_t k = transpose_a ? a[a.size() - 2] : a[a.size() - 1];
   return 2 * NumElements(node.outputs[0].meta().shape) * k;
 }
@@ -84,7 +84,8 @@ GraphStats ComputeGraphStats(const Graph& graph) {
       cost.bytes += bytes;
       output_elements += NumElements(node.outputs[o].meta().shape);
       live += bytes;
-      auto it = last_use.find(TensorRef{node.name, static_cast<int>(o)}.ToString());
+      auto it =
+          last_use.find(TensorRef{node.name, static_cast<int>(o)}.ToString());
       // An output nobody reads is freed right away.
       const size_t freed_after = it == last_use.end() ? i : it->second;
       frees[freed_after].push_back(bytes);
@@ -102,9 +103,9 @@ GraphStats ComputeGraphStats(const Graph& graph) {
 }
 
 std::string GraphStats::ToString() const {
-  std::string out = absl::StrCat(
-      "nodes: ", forward_nodes + gradient_nodes, " (", forward_nodes,
-      " forward, ", gradient_nodes, " gradient)\n");
+  std::string out =
+      absl::StrCat("nodes: ", forward_nodes + gradient_nodes, " (",
+                   forward_nodes, " forward, ", gradient_nodes, " gradient)\n");
   for (const auto& [op, count] : nodes_by_op) {
     absl::StrAppend(&out, absl::StrFormat("  %-24s %6d\n", op, count));
   }
@@ -118,13 +119,14 @@ std::string GraphStats::ToString() const {
                                           node.op, node.flops, node.bytes));
   }
   absl::StrAppend(&out, "\ntotal FLOPs: ", total_flops, " (",
-                  HumanCount(total_flops), "FLOP; 2*M*N*K per matmul, one per "
+                  HumanCount(total_flops),
+                  "FLOP; 2*M*N*K per matmul, one per "
                   "output element otherwise)\n");
   absl::StrAppend(&out, "total bytes read and written: ", total_bytes, " (",
                   HumanBytes(total_bytes), ")\n");
-  absl::StrAppend(&out, "peak activation memory (estimate): ",
-                  peak_activation_bytes, " (", HumanBytes(peak_activation_bytes),
-                  ")\n");
+  absl::StrAppend(&out,
+                  "peak activation memory (estimate): ", peak_activation_bytes,
+                  " (", HumanBytes(peak_activation_bytes), ")\n");
   return out;
 }
 

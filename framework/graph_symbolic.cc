@@ -36,6 +36,8 @@ ProbeShapes Probe(const Graph& graph, const Binding& binding) {
       if (!size.ok()) return std::nullopt;
       shape.push_back(*size);
     }
+    // Inference only ever sees shapes a tensor could have.
+    if (!ValidateShape(shape).ok()) return std::nullopt;
     return shape;
   };
   auto single = [&](const std::string& name, const ValueType& type) {
@@ -59,8 +61,7 @@ ProbeShapes Probe(const Graph& graph, const Binding& binding) {
     for (size_t i = 0; known && i < node.inputs.size(); ++i) {
       const TensorRef& ref = node.inputs[i];
       auto it = shapes.find(ref.node);
-      known = it != shapes.end() && it->second.has_value() &&
-              ref.output >= 0 &&
+      known = it != shapes.end() && it->second.has_value() && ref.output >= 0 &&
               ref.output < static_cast<int>(it->second->size());
       if (!known) break;
       absl::StatusOr<ValueType> type = graph.TypeOf(ref);
@@ -125,8 +126,7 @@ absl::Status CheckSymbolicDims(const Graph& graph, absl::string_view source) {
           if (!expected.ok() || *expected != actual) {
             return absl::InvalidArgumentError(absl::StrCat(
                 source, ": node '", node.name, "' (", node.op, "): output ", o,
-                " dimension ", d, " is stored as '", dim.symbol,
-                "', but with ",
+                " dimension ", d, " is stored as '", dim.symbol, "', but with ",
                 absl::StrJoin(binding, ", ", absl::PairFormatter("=")),
                 " shape inference gives ", actual));
           }
@@ -166,7 +166,10 @@ void AnnotateSymbolicDims(Graph& graph) {
         for (size_t s = 0; fits && s < names.size(); ++s) {
           const int64_t v = graph.symbols.at(names[s]);
           if (values[s] == dim.size) continue;
-          if (v <= 0 || values[s] * v != dim.size * (v + 1) ||
+          // Sizes are below 2^41 here, so the products fit in 128 bits.
+          if (v <= 0 ||
+              static_cast<__int128>(values[s]) * v !=
+                  static_cast<__int128>(dim.size) * (v + 1) ||
               coefficient % v != 0) {
             fits = false;
             break;

@@ -108,9 +108,8 @@ absl::Status SortNodes(Graph& graph, absl::string_view source) {
     }
     names.push_back(graph.nodes[current].name);
     std::reverse(names.begin(), names.end());
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": the graph has a cycle: ",
-                     absl::StrJoin(names, " -> ")));
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": the graph has a cycle: ", absl::StrJoin(names, " -> ")));
   }
   std::vector<GraphNode> sorted;
   sorted.reserve(n);
@@ -130,9 +129,9 @@ absl::Status ValidateGraph(Graph& graph, absl::string_view source) {
           "digit)"));
     }
     if (size < 0 || size > kMaxElements) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          source, ": symbol '", name, "' has size ", size,
-          " (must be in [0, 2^40])"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": symbol '", name, "' has size ", size,
+                       " (must be in [0, 2^40])"));
     }
   }
 
@@ -165,8 +164,8 @@ absl::Status ValidateGraph(Graph& graph, absl::string_view source) {
     const std::string where =
         absl::StrCat(source, ": parameter '", param.name, "'");
     MG_RETURN_IF_ERROR(CheckType(param.type, graph.symbols, where));
-    if (param.value.defined() && param.value.meta().shape !=
-                                     param.type.meta().shape) {
+    if (param.value.defined() &&
+        param.value.meta().shape != param.type.meta().shape) {
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": stored value is ", DTypeName(param.value.dtype()),
           ShapeToString(param.value.shape()), " but its type is ",
@@ -210,9 +209,9 @@ absl::Status ValidateGraph(Graph& graph, absl::string_view source) {
         absl::StrCat(source, ": node '", node.name, "' (", node.op, ")");
     const OpDef* def = FindOp(node.op);
     if (def == nullptr) {
-      return absl::NotFoundError(absl::StrCat(
-          where, ": unknown op '", node.op,
-          "' (`minigraph ops` lists the registered ops)"));
+      return absl::NotFoundError(
+          absl::StrCat(where, ": unknown op '", node.op,
+                       "' (`minigraph ops` lists the registered ops)"));
     }
     const size_t declared = def->inputs.size();
     const bool arity_ok = def->variadic_last_input
@@ -234,19 +233,18 @@ absl::Status ValidateGraph(Graph& graph, absl::string_view source) {
         const GraphNode& producer = *it->second;
         if (ref.output < 0 ||
             ref.output >= static_cast<int>(producer.outputs.size())) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              where, ": input ", i, " refers to output ", ref.output,
-              " of node '", ref.node, "', which has ",
-              producer.outputs.size(), " output(s)"));
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, ": input ", i, " refers to output ",
+                           ref.output, " of node '", ref.node, "', which has ",
+                           producer.outputs.size(), " output(s)"));
         }
         type = &producer.outputs[ref.output];
       } else if (auto it = single_types.find(ref.node);
                  it != single_types.end()) {
         if (ref.output != 0) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(where, ": input ", i, " refers to output ",
-                           ref.output, " of '", ref.node,
-                           "', which is not a node (only output 0)"));
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, ": input ", i, " refers to output ", ref.output, " of '",
+              ref.node, "', which is not a node (only output 0)"));
         }
         type = it->second;
       } else {
@@ -259,8 +257,9 @@ absl::Status ValidateGraph(Graph& graph, absl::string_view source) {
     absl::StatusOr<std::vector<TensorMeta>> inferred =
         def->infer(InferContext{input_metas, node.attrs});
     if (!inferred.ok()) {
-      return absl::Status(inferred.status().code(),
-                          absl::StrCat(where, ": ", inferred.status().message()));
+      return absl::Status(
+          inferred.status().code(),
+          absl::StrCat(where, ": ", inferred.status().message()));
     }
     if (inferred->size() != node.outputs.size()) {
       return absl::InvalidArgumentError(
@@ -299,8 +298,8 @@ absl::Status ValidateGraph(Graph& graph, absl::string_view source) {
     if (absl::StatusOr<ValueType> type = graph.TypeOf(output.value);
         !type.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(source, ": graph output '", output.name, "': ",
-                       type.status().message()));
+          absl::StrCat(source, ": graph output '", output.name,
+                       "': ", type.status().message()));
     }
   }
   return CheckSymbolicDims(graph, source);

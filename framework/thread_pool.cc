@@ -130,8 +130,12 @@ void ThreadPool::Run(int num_tasks, absl::FunctionRef<void(int)> fn) {
 
 namespace {
 
-std::mutex global_pool_mutex;
-ThreadPool* global_pool = nullptr;  // never deleted: workers live until exit
+std::mutex global_pool_mutex;  // serialises creating and replacing the pool
+// Read without the mutex on every parallel loop; the pool in use when the
+// process exits is never deleted (its workers live until exit).
+std::atomic<ThreadPool*> global_pool{nullptr};
+
+}  // namespace
 
 int DefaultNumThreads() {
   if (const char* text = std::getenv("MINIGRAPH_NUM_THREADS")) {
@@ -147,12 +151,17 @@ int DefaultNumThreads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-}  // namespace
-
 ThreadPool& GlobalThreadPool() {
+  if (ThreadPool* pool = global_pool.load(std::memory_order_acquire)) {
+    return *pool;
+  }
   std::lock_guard<std::mutex> lock(global_pool_mutex);
-  if (global_pool == nullptr) global_pool = new ThreadPool(DefaultNumThreads());
-  return *global_pool;
+  ThreadPool* pool = global_pool.load(std::memory_order_relaxed);
+  if (pool == nullptr) {
+    pool = new ThreadPool(DefaultNumThreads());
+    global_pool.store(pool, std::memory_order_release);
+  }
+  return *pool;
 }
 
 int NumThreads() { return GlobalThreadPool().num_threads(); }
@@ -164,19 +173,24 @@ absl::Status SetNumThreads(int num_threads) {
                      " threads requested; expected 1 to 1024"));
   }
   std::lock_guard<std::mutex> lock(global_pool_mutex);
-  if (global_pool != nullptr && global_pool->num_threads() == num_threads) {
+  ThreadPool* old = global_pool.load(std::memory_order_relaxed);
+  if (old != nullptr && old->num_threads() == num_threads) {
     return absl::OkStatus();
   }
-  delete global_pool;
-  global_pool = new ThreadPool(num_threads);
+  global_pool.store(new ThreadPool(num_threads), std::memory_order_release);
+  delete old;
   return absl::OkStatus();
 }
 
 void ParallelFor(int64_t n, int64_t min_chunk,
                  absl::FunctionRef<void(int64_t, int64_t)> fn) {
   if (n <= 0) return;
-  ThreadPool& pool = GlobalThreadPool();
   const int64_t by_size = n / std::max<int64_t>(min_chunk, 1);
+  if (by_size < 2) {  // small loops never touch the pool
+    fn(0, n);
+    return;
+  }
+  ThreadPool& pool = GlobalThreadPool();
   const int tasks = static_cast<int>(
       std::max<int64_t>(1, std::min<int64_t>(pool.num_threads(), by_size)));
   if (tasks == 1) {

@@ -64,6 +64,10 @@ class ThreadPool {
 ThreadPool& GlobalThreadPool();
 // Its size: MINIGRAPH_NUM_THREADS, else the hardware concurrency.
 int NumThreads();
+// What the global pool starts with: MINIGRAPH_NUM_THREADS when it holds a
+// whole number from 1 to 1024 (anything else is reported on stderr and
+// ignored), else std::thread::hardware_concurrency().
+int DefaultNumThreads();
 // Resizes the global pool (1 to 1024 threads). Not safe while another thread
 // runs kernels.
 absl::Status SetNumThreads(int num_threads);

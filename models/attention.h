@@ -53,7 +53,9 @@ struct KVCache {
 
 // Which implementation computes softmax(q k^T / sqrt(d) + mask) v.
 enum class AttentionPath {
-  kAuto,      // fused when config.flash_attn and the fused op can serve
+  // Fused when config.flash_attn is set and the fused op can serve: no
+  // padding mask, weights not asked for, no dropout on the weights.
+  kAuto,
   kComposed,  // matmul, softmax, ... (always available)
   kFused,     // the fused attention op; an error where it cannot serve
 };

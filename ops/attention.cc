@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -66,8 +67,7 @@ FlashAttentionGrads FlashAttentionBackward(const Tensor& q, const Tensor& k,
 
 namespace {
 
-// ---- inference
-// ----------------------------------------------------------------
+// ---- inference --------------------------------------------------------------
 
 // Tiles larger than this buy nothing and would only inflate the per-task
 // buffers.
@@ -142,6 +142,10 @@ absl::StatusOr<AttentionDims> InferDims(const InferContext& ctx) {
                      "(dimension 3): ",
                      shapes));
   }
+  if (dims.head_dim == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("head_dim must be >= 1: ", shapes));
+  }
   if (dims.kv_heads == 0 || dims.q_heads % dims.kv_heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "q_heads (", dims.q_heads, ") must be a multiple of kv_heads (",
@@ -168,15 +172,17 @@ absl::StatusOr<AttentionDims> InferDims(const InferContext& ctx) {
   return dims;
 }
 
-// ---- dispatch
-// -----------------------------------------------------------------
+// ---- dispatch ---------------------------------------------------------------
 
 // Splits [0, tasks) into contiguous ranges, one per thread of the pool, and
 // calls fn(begin, end) for each. Tasks are independent (each writes its own
 // outputs with the same operations whatever the split), so results do not
 // depend on the thread count.
-void ForEachTaskRange(int64_t tasks,
+void ForEachTaskRange(const AttentionDims& dims, int64_t tasks,
                       absl::FunctionRef<void(int64_t, int64_t)> fn) {
+  // Without queries or keys there is nothing to compute: the outputs keep
+  // the zeros they were created with.
+  if (dims.q_len == 0 || dims.kv_len == 0) return;
   ParallelFor(tasks, /*min_chunk=*/1, fn);
 }
 
@@ -205,13 +211,14 @@ void RunForward(const AttentionDims& dims, const std::vector<Tensor>& in,
   args.v = Operand<T>(in[2]);
   args.y = y.data<T>();
   args.lse = lse.data<T>();
-  ForEachTaskRange(dims.batch * dims.q_heads, [&](int64_t begin, int64_t end) {
-    if constexpr (std::is_same_v<T, float>) {
-      HWY_DYNAMIC_DISPATCH(FlashForwardF32)(dims, args, begin, end);
-    } else {
-      HWY_DYNAMIC_DISPATCH(FlashForwardF64)(dims, args, begin, end);
-    }
-  });
+  ForEachTaskRange(
+      dims, dims.batch * dims.q_heads, [&](int64_t begin, int64_t end) {
+        if constexpr (std::is_same_v<T, float>) {
+          HWY_DYNAMIC_DISPATCH(FlashForwardF32)(dims, args, begin, end);
+        } else {
+          HWY_DYNAMIC_DISPATCH(FlashForwardF64)(dims, args, begin, end);
+        }
+      });
 }
 
 template <typename T>
@@ -228,13 +235,22 @@ void RunBackward(const AttentionDims& dims, const std::vector<Tensor>& in,
   args.dq = dq.data<T>();
   args.dk = dk.data<T>();
   args.dv = dv.data<T>();
-  ForEachTaskRange(dims.batch * dims.kv_heads, [&](int64_t begin, int64_t end) {
-    if constexpr (std::is_same_v<T, float>) {
-      HWY_DYNAMIC_DISPATCH(FlashBackwardF32)(dims, args, begin, end);
-    } else {
-      HWY_DYNAMIC_DISPATCH(FlashBackwardF64)(dims, args, begin, end);
-    }
-  });
+  ForEachTaskRange(
+      dims, dims.batch * dims.kv_heads, [&](int64_t begin, int64_t end) {
+        if constexpr (std::is_same_v<T, float>) {
+          HWY_DYNAMIC_DISPATCH(FlashBackwardF32)(dims, args, begin, end);
+        } else {
+          HWY_DYNAMIC_DISPATCH(FlashBackwardF64)(dims, args, begin, end);
+        }
+      });
+}
+
+// The kernels write every element of every output when there are queries
+// and keys; otherwise they do not run and the outputs stay zero.
+Tensor NewOutput(const AttentionDims& dims, const TensorMeta& meta) {
+  return dims.q_len > 0 && dims.kv_len > 0
+             ? Tensor::Uninitialized(meta.shape, meta.dtype)
+             : Tensor::Zeros(meta.shape, meta.dtype);
 }
 
 AttentionDims DimsOf(const std::vector<Tensor>& in, const Attrs& attrs) {
@@ -253,8 +269,7 @@ AttentionDims DimsOf(const std::vector<Tensor>& in, const Attrs& attrs) {
 
 }  // namespace
 
-// ---- flash_attention
-// ------------------------------------------------------------
+// ---- flash_attention --------------------------------------------------------
 
 MG_REGISTER_OP(flash_attention) {
   OpDef def;
@@ -276,8 +291,8 @@ MG_REGISTER_OP(flash_attention) {
   def.forward = [](const KernelContext& ctx) {
     const std::vector<Tensor> in(ctx.inputs.begin(), ctx.inputs.end());
     const AttentionDims dims = DimsOf(in, ctx.attrs);
-    Tensor y = Tensor::Empty(ctx.outputs[0].shape, ctx.outputs[0].dtype);
-    Tensor lse = Tensor::Empty(ctx.outputs[1].shape, ctx.outputs[1].dtype);
+    Tensor y = NewOutput(dims, ctx.outputs[0]);
+    Tensor lse = NewOutput(dims, ctx.outputs[1]);
     if (y.dtype() == DType::kFloat32) {
       RunForward<float>(dims, in, y, lse);
     } else {
@@ -301,8 +316,7 @@ MG_REGISTER_OP(flash_attention) {
   return def;
 }
 
-// ---- flash_attention_backward
-// ------------------------------------------------------
+// ---- flash_attention_backward -----------------------------------------------
 
 MG_REGISTER_OP(flash_attention_backward) {
   OpDef def;
@@ -334,9 +348,9 @@ MG_REGISTER_OP(flash_attention_backward) {
   def.forward = [](const KernelContext& ctx) {
     const std::vector<Tensor> in(ctx.inputs.begin(), ctx.inputs.end());
     const AttentionDims dims = DimsOf(in, ctx.attrs);
-    Tensor dq = Tensor::Empty(ctx.outputs[0].shape, ctx.outputs[0].dtype);
-    Tensor dk = Tensor::Empty(ctx.outputs[1].shape, ctx.outputs[1].dtype);
-    Tensor dv = Tensor::Empty(ctx.outputs[2].shape, ctx.outputs[2].dtype);
+    Tensor dq = NewOutput(dims, ctx.outputs[0]);
+    Tensor dk = NewOutput(dims, ctx.outputs[1]);
+    Tensor dv = NewOutput(dims, ctx.outputs[2]);
     if (dq.dtype() == DType::kFloat32) {
       RunBackward<float>(dims, in, dq, dk, dv);
     } else {

@@ -106,8 +106,7 @@ OpSample ForwardSample(std::string label, const Shape& q, const Shape& kv,
 
 }  // namespace
 
-// ---- references
-// -----------------------------------------------------------------
+// ---- references -------------------------------------------------------------
 
 // Per row i: s_j = scale q_i . k_j over the visible keys, lse_i =
 // log sum_j e^(s_j), y_i = sum_j e^(s_j - lse_i) v_j.
@@ -184,8 +183,7 @@ std::vector<Tensor> AttentionBackwardReference(absl::Span<const Tensor> in,
           AsDType(dv, in[2].shape(), dtype)};
 }
 
-// ---- samples
-// ----------------------------------------------------------------------
+// ---- samples ----------------------------------------------------------------
 
 // Small tiles (block_size 2 or 3) so that short sequences cross several
 // tiles, with lengths that are not multiples of the tile; grouped, multi-head
@@ -227,8 +225,7 @@ std::vector<OpSample> AttentionBackwardSamples() {
   return samples;
 }
 
-// ---- second order
-// -----------------------------------------------------------------
+// ---- second order -----------------------------------------------------------
 //
 // On repeated heads Ke, Ve (and cotangents Gk, Gv repeated alike), with
 // S = s Q Ke^T + mask, P = exp(S - lse), dP = dY Ve^T,

@@ -24,7 +24,7 @@ namespace minigraph {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// ---- register-blocked tile products ----------------------------------------
+// ---- register-blocked tile products -----------------------------------------
 //
 // Every product inside a tile has the form C[m, :] (+)= sum_k A(m, k) B[k, :]
 // where A(m, k) = a[m * a_row + k * a_col] is read one scalar at a time
@@ -119,8 +119,7 @@ HWY_NOINLINE void TileProduct(D d, const TileOperands& op, size_t rows,
   }
 }
 
-// ---- products restricted by a causal mask
-// ------------------------------------
+// ---- products restricted by a causal mask -----------------------------------
 //
 // Row r of a tile (query i0 + r) sees the tile's keys [0, Visible(r)), a
 // count that never decreases with r. On tiles the diagonal crosses, rows are
@@ -210,8 +209,7 @@ HWY_INLINE void MaskedQuerySumProduct(D d, TileOperands op,
   }
 }
 
-// ---- packing
-// ---------------------------------------------------------------------
+// ---- packing ----------------------------------------------------------------
 
 inline size_t RoundUp(size_t n, size_t multiple) {
   return DivCeil(n, multiple) * multiple;
@@ -254,8 +252,7 @@ void PackTransposed(const AttentionOperand<T>& src, int64_t b, int64_t h,
   }
 }
 
-// ---- row operations of the online softmax
-// -------------------------------------
+// ---- row operations of the online softmax -----------------------------------
 
 // Largest of row[0..visible) (visible >= 1); entries beyond are not read as
 // values (the vector holding the last visible one is masked).

@@ -102,7 +102,8 @@ HWY_INLINE void TransposeIntoPanel(const T* HWY_RESTRICT src,
     }
     for (; k < kc; ++k) {
       for (size_t r = 0; r < kTile; ++r) {
-        dst[k * dst_stride + r0 + r] = s[static_cast<int64_t>(r) * src_stride + k];
+        dst[k * dst_stride + r0 + r] =
+            s[static_cast<int64_t>(r) * src_stride + k];
       }
     }
   }
@@ -128,8 +129,8 @@ HWY_INLINE void GatherIntoPanel(const T* HWY_RESTRICT src, int64_t src_stride,
 
 // Zeroes columns [from, width) of kc rows of a panel.
 template <typename T>
-HWY_INLINE void ZeroPanelColumns(T* HWY_RESTRICT dst, size_t width,
-                                 size_t from, size_t kc) {
+HWY_INLINE void ZeroPanelColumns(T* HWY_RESTRICT dst, size_t width, size_t from,
+                                 size_t kc) {
   if (from == width) return;
   for (size_t k = 0; k < kc; ++k) {
     for (size_t j = from; j < width; ++j) dst[k * width + j] = T{0};
@@ -276,8 +277,8 @@ HWY_INLINE void GemmSliceRows(D d, const T* HWY_RESTRICT a, int64_t sm,
           MicroKernel(d, kc, a_panel, b_packed + jr * kc, c_rows + jr, ldc,
                       accumulate);
         } else {
-          EdgeKernel(d, kc, a_panel, b_packed + jr * kc, c_rows + jr, ldc,
-                     rows, n_valid, accumulate);
+          EdgeKernel(d, kc, a_panel, b_packed + jr * kc, c_rows + jr, ldc, rows,
+                     n_valid, accumulate);
         }
       }
     }

@@ -276,8 +276,8 @@ void MatmulMatrix(const MatmulPlan<T>& plan, const T* a, const T* b, T* y,
     return;
   }
   if (m * n * k > kGemmDirectMaxMacs && m >= 2) {
-    GemmPacked(m, n, k, a, plan.a_stride_m, plan.a_stride_k, b,
-               plan.b_stride_k, plan.b_stride_n, y, num_tasks);
+    GemmPacked(m, n, k, a, plan.a_stride_m, plan.a_stride_k, b, plan.b_stride_k,
+               plan.b_stride_n, y, num_tasks);
     return;
   }
   // Direct kernel: B rows must be contiguous for its vector loads.

@@ -347,7 +347,7 @@ KernelFn SoftmaxForward(bool log) {
     // The kernel walks [outer, n, inner] in place, so it needs dense rows.
     const Tensor x = input.is_contiguous() ? input : CopyToContiguous(input);
     const AxisSplit s = SplitAtAxis(x.shape(), ctx.attrs.GetInt("axis"));
-    Tensor y = Tensor::Empty(x.shape(), x.dtype());
+    Tensor y = Tensor::Uninitialized(x.shape(), x.dtype());  // all written
     if (x.dtype() == DType::kFloat32) {
       RunSoftmax(log, x.data<float>(), y.data<float>(), s.outer, s.n, s.inner);
     } else {

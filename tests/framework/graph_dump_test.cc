@@ -1,5 +1,7 @@
 // Structure of the human-facing dumps (summary, DOT, SVG) and of the stats:
 // counts, names and colours, not exact floating-point text.
+#include "framework/graph_dump.h"
+
 #include <cstdlib>
 #include <regex>
 #include <string>
@@ -9,7 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "framework/graph_backward.h"
-#include "framework/graph_dump.h"
 #include "framework/graph_stats.h"
 #include "gtest/gtest.h"
 #include "tests/framework/graph_test_util.h"
@@ -104,12 +105,10 @@ TEST(GraphDumpTest, SvgThroughGraphvizOrAClearMessage) {
     absl::StatusOr<std::string> svg = RenderDotToSvg(dot);
     ASSERT_TRUE(svg.ok()) << svg.status();
     EXPECT_TRUE(absl::StrContains(*svg, "<svg")) << svg->substr(0, 200);
-    const int value_nodes =
-        static_cast<int>(graphs.forward.inputs.size() +
-                         graphs.forward.parameters.size() +
-                         graphs.forward.constants.size() +
-                         graphs.forward.nodes.size() +
-                         graphs.forward.outputs.size());
+    const int value_nodes = static_cast<int>(
+        graphs.forward.inputs.size() + graphs.forward.parameters.size() +
+        graphs.forward.constants.size() + graphs.forward.nodes.size() +
+        graphs.forward.outputs.size());
     EXPECT_EQ(Count(*svg, "class=\"node\""), value_nodes);
   }
   // Without `dot` on PATH: an error that says what to install.
@@ -119,8 +118,8 @@ TEST(GraphDumpTest, SvgThroughGraphvizOrAClearMessage) {
   absl::StatusOr<std::string> missing = RenderDotToSvg(dot);
   setenv("PATH", path.c_str(), 1);
   ASSERT_FALSE(missing.ok());
-  EXPECT_TRUE(absl::StrContains(missing.status().message(),
-                                "apt-get install graphviz"))
+  EXPECT_TRUE(
+      absl::StrContains(missing.status().message(), "apt-get install graphviz"))
       << missing.status();
 }
 

@@ -42,12 +42,14 @@ std::string Mutate(const std::string& seed, std::mt19937_64& rng) {
         break;
       }
       case 3:  // overwrite one byte
-        if (!bytes.empty()) bytes[pick(bytes.size())] = static_cast<char>(rng());
+        if (!bytes.empty())
+          bytes[pick(bytes.size())] = static_cast<char>(rng());
         break;
       case 4: {  // duplicate a chunk (repeats fields and nested messages)
         if (bytes.empty()) break;
         const size_t from = pick(bytes.size());
-        const size_t length = 1 + pick(std::min<size_t>(64, bytes.size() - from));
+        const size_t length =
+            1 + pick(std::min<size_t>(64, bytes.size() - from));
         bytes.insert(pick(bytes.size() + 1), bytes.substr(from, length));
         break;
       }
@@ -96,7 +98,8 @@ TEST(GraphFuzzTest, MutatedGraphFilesAreStatusesNeverCrashes) {
       GraphWriteOptions write;
       write.with_weights = weights;
       for (GraphFormat format : {GraphFormat::kBinary, GraphFormat::kText}) {
-        absl::StatusOr<std::string> bytes = SerializeGraph(*graph, format, write);
+        absl::StatusOr<std::string> bytes =
+            SerializeGraph(*graph, format, write);
         ASSERT_TRUE(bytes.ok()) << bytes.status();
         ASSERT_TRUE(ParseGraph(*bytes, format, "seed").ok());
         seeds.push_back({*std::move(bytes), format});

@@ -128,8 +128,8 @@ TEST(GraphOpsRoundTripTest, EverySampleOfEveryOp) {
           used_seeds.push_back(seeds[i]);
         }
       }
-      const std::vector<Tensor> engine = ValueOrDie(
-          Gradients(used_ys, wrt_leaves, used_seeds, {}, /*allow_unused=*/true));
+      const std::vector<Tensor> engine = ValueOrDie(Gradients(
+          used_ys, wrt_leaves, used_seeds, {}, /*allow_unused=*/true));
 
       for (GraphFormat format : kFormats) {
         SCOPED_TRACE(absl::StrCat("backward ", GraphFormatName(format)));
@@ -146,9 +146,8 @@ TEST(GraphOpsRoundTripTest, EverySampleOfEveryOp) {
         // Outputs: the forward outputs, then one gradient per wrt input.
         ASSERT_EQ(out->size(), captured->eager.size() + wrt.size());
         for (size_t k = 0; k < wrt.size(); ++k) {
-          EXPECT_EQ(BitDifference((*out)[captured->eager.size() + k],
-                                  engine[k]),
-                    "")
+          EXPECT_EQ(
+              BitDifference((*out)[captured->eager.size() + k], engine[k]), "")
               << wrt[k];
         }
         ++backward_checked;

@@ -29,7 +29,8 @@ absl::StatusOr<Graph> RoundTrip(const Graph& graph, GraphFormat format,
                                 bool with_weights = true) {
   GraphWriteOptions options;
   options.with_weights = with_weights;
-  MG_ASSIGN_OR_RETURN(std::string bytes, SerializeGraph(graph, format, options));
+  MG_ASSIGN_OR_RETURN(std::string bytes,
+                      SerializeGraph(graph, format, options));
   return ParseGraph(bytes, format,
                     absl::StrCat("roundtrip.", GraphFormatName(format)));
 }
@@ -41,12 +42,14 @@ TEST(GraphCaptureTest, TinyModelHasTheExpectedStructure) {
   ASSERT_TRUE(graph.ok()) << graph.status();
   std::map<std::string, int> ops;
   for (const GraphNode& node : graph->nodes) ++ops[node.op];
-  EXPECT_EQ(ops, (std::map<std::string, int>{
-                     {"add", 1}, {"matmul", 2}, {"mul", 2}, {"silu", 1},
-                     {"sum", 1}}));
+  EXPECT_EQ(
+      ops,
+      (std::map<std::string, int>{
+          {"add", 1}, {"matmul", 2}, {"mul", 2}, {"silu", 1}, {"sum", 1}}));
   ASSERT_EQ(graph->inputs.size(), 1u);
   EXPECT_EQ(graph->inputs[0].type.ToString(), "float32[B, T, 6]");
-  EXPECT_EQ(graph->symbols, (std::map<std::string, int64_t>{{"B", 2}, {"T", 3}}));
+  EXPECT_EQ(graph->symbols,
+            (std::map<std::string, int64_t>{{"B", 2}, {"T", 3}}));
   ASSERT_EQ(graph->parameters.size(), 3u);
   EXPECT_EQ(graph->parameters[0].name, "w1");
   // The 0.5 of `* 0.5` is the only value made outside an op call.
@@ -112,7 +115,8 @@ TEST(GraphRoundTripTest, SymbolicDimensionsTakeOtherSizes) {
   EXPECT_EQ(BitDifference((*out)[0], model.Forward({x})[0]), "");
   // A fixed dimension may not change.
   const Tensor wrong = Tensor::Randn({2, 3, 5}, gen, DType::kFloat32);
-  absl::StatusOr<std::vector<Tensor>> bad = ExecuteGraph(*graph, {{"x", wrong}});
+  absl::StatusOr<std::vector<Tensor>> bad =
+      ExecuteGraph(*graph, {{"x", wrong}});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("float32[B, T, 6]"), std::string::npos)
       << bad.status();
@@ -144,7 +148,8 @@ TEST(GraphBackwardTest, TinyModelGradientGraphRoundTripsBitExactly) {
     }
   }
   std::vector<std::string> names;
-  for (const GraphOutput& output : backward->outputs) names.push_back(output.name);
+  for (const GraphOutput& output : backward->outputs)
+    names.push_back(output.name);
   EXPECT_EQ(names, (std::vector<std::string>{"y", "grad/w1", "grad/w2",
                                              "grad/b", "grad/x"}));
 
@@ -200,8 +205,8 @@ TEST(GraphBackwardTest, GradientGraphDifferentiatesAgain) {
   second.gradient_prefix = "grad2/";
   second.seed_prefix = "grad2_output/";
   second.keep_forward_outputs = false;
-  second.feeds = {{"x", model.x}, {"grad_output/y", u},
-                  {"grad2_output/grad/w1", v}};
+  second.feeds = {
+      {"x", model.x}, {"grad_output/y", u}, {"grad2_output/grad/w1", v}};
   absl::StatusOr<Graph> g2 = BuildBackwardGraph(*g1, second);
   ASSERT_TRUE(g2.ok()) << g2.status();
   const std::map<std::string, Tensor> feeds = second.feeds;

@@ -11,8 +11,8 @@ namespace minigraph::testing {
 std::string BitDifference(const Tensor& a, const Tensor& b) {
   if (!a.defined() || !b.defined()) return "undefined tensor";
   if (a.dtype() != b.dtype() || a.shape() != b.shape()) {
-    return absl::StrCat(DTypeName(a.dtype()), ShapeToString(a.shape()),
-                        " vs ", DTypeName(b.dtype()), ShapeToString(b.shape()));
+    return absl::StrCat(DTypeName(a.dtype()), ShapeToString(a.shape()), " vs ",
+                        DTypeName(b.dtype()), ShapeToString(b.shape()));
   }
   const Tensor ca = CopyToContiguous(a);
   const Tensor cb = CopyToContiguous(b);
@@ -21,14 +21,15 @@ std::string BitDifference(const Tensor& a, const Tensor& b) {
   const char* pb = static_cast<const char*>(cb.storage()->data());
   for (int64_t i = 0; i < a.numel(); ++i) {
     if (std::memcmp(pa + i * size, pb + i * size, size) != 0) {
-      return absl::StrCat("element ", i, ": ", ca.ToVector<double>()[i],
-                          " vs ", cb.ToVector<double>()[i]);
+      return absl::StrCat("element ", i, ": ", ca.ToVector<double>()[i], " vs ",
+                          cb.ToVector<double>()[i]);
     }
   }
   return "";
 }
 
-std::vector<Tensor> TinyModel::Forward(const std::vector<Tensor>& inputs) const {
+std::vector<Tensor> TinyModel::Forward(
+    const std::vector<Tensor>& inputs) const {
   const Tensor& in = inputs[0];
   const Tensor h = Silu(Matmul(in, w1, false, true) + b);
   const Tensor g = Matmul(in, w2, false, true);

@@ -24,8 +24,7 @@ struct TinyModel {
   Tensor w1, w2, b;
   std::vector<Tensor> Forward(const std::vector<Tensor>& inputs) const;
 };
-TinyModel MakeTinyModel(int64_t batch, int64_t seq, DType dtype,
-                        uint64_t seed);
+TinyModel MakeTinyModel(int64_t batch, int64_t seq, DType dtype, uint64_t seed);
 
 // Captures TinyModel with x declared as [B, T, 6].
 absl::StatusOr<Graph> CaptureTinyModel(const TinyModel& model);

@@ -15,27 +15,56 @@ namespace {
 
 // x[2, 3] -> exp -> reshape to [3, 2] -> y.
 constexpr char kValid[] = R"pb(
-format_version: 1
-name: "small"
-symbols { name: "B" value: 2 }
-inputs {
-  name: "x"
-  type { dtype: FLOAT32 shape { dims { size: 2 symbol: "B" } dims { size: 3 } } }
-}
-nodes {
-  name: "e"
-  op: "exp"
-  inputs { node: "x" }
-  outputs { dtype: FLOAT32 shape { dims { size: 2 symbol: "B" } dims { size: 3 } } }
-}
-nodes {
-  name: "r"
-  op: "reshape"
-  inputs { node: "e" }
-  attrs { key: "shape" value { shape { dims { size: 3 } dims { size: 2 } } } }
-  outputs { dtype: FLOAT32 shape { dims { size: 3 } dims { size: 2 } } }
-}
-outputs { name: "y" value { node: "r" } }
+  format_version: 1
+  name: "small"
+  symbols { name: "B" value: 2 }
+  inputs {
+    name: "x"
+    type {
+      dtype: FLOAT32
+      shape {
+        dims { size: 2 symbol: "B" }
+        dims { size: 3 }
+      }
+    }
+  }
+  nodes {
+    name: "e"
+    op: "exp"
+    inputs { node: "x" }
+    outputs {
+      dtype: FLOAT32
+      shape {
+        dims { size: 2 symbol: "B" }
+        dims { size: 3 }
+      }
+    }
+  }
+  nodes {
+    name: "r"
+    op: "reshape"
+    inputs { node: "e" }
+    attrs {
+      key: "shape"
+      value {
+        shape {
+          dims { size: 3 }
+          dims { size: 2 }
+        }
+      }
+    }
+    outputs {
+      dtype: FLOAT32
+      shape {
+        dims { size: 3 }
+        dims { size: 2 }
+      }
+    }
+  }
+  outputs {
+    name: "y"
+    value { node: "r" }
+  }
 )pb";
 
 absl::Status Load(const std::string& text) {
@@ -68,7 +97,8 @@ struct BadCase {
 
 TEST(GraphValidateTest, EveryDefectIsANamedError) {
   const std::vector<BadCase> cases = {
-      {"unknown op", Replace("op: \"exp\"", "op: \"expo\""),
+      {"unknown op",
+       Replace("op: \"exp\"", "op: \"expo\""),
        {"bad.pbtxt", "node 'e'", "unknown op 'expo'"}},
       {"attribute of the wrong type",
        Replace("value { shape { dims { size: 3 } dims { size: 2 } } }",
@@ -80,7 +110,8 @@ TEST(GraphValidateTest, EveryDefectIsANamedError) {
                ""),
        {"node 'r' (reshape)", "missing required attribute 'shape'"}},
       {"unknown attribute",
-       Replace("op: \"exp\"", "op: \"exp\" attrs { key: \"alpha\" value { f: 1 } }"),
+       Replace("op: \"exp\"",
+               "op: \"exp\" attrs { key: \"alpha\" value { f: 1 } }"),
        {"node 'e' (exp)", "unknown attribute 'alpha'"}},
       {"attribute holding a tensor",
        Replace("value { shape { dims { size: 3 } dims { size: 2 } } }",
@@ -104,7 +135,8 @@ TEST(GraphValidateTest, EveryDefectIsANamedError) {
       {"dtype mismatch between an input and its use",
        Replace("type { dtype: FLOAT32", "type { dtype: FLOAT64"),
        {"node 'e' (exp)", "float32"}},
-      {"cycle", Replace("inputs { node: \"x\" }", "inputs { node: \"r\" }"),
+      {"cycle",
+       Replace("inputs { node: \"x\" }", "inputs { node: \"r\" }"),
        {"bad.pbtxt", "cycle", "e -> r -> e"}},
       {"dangling reference",
        Replace("inputs { node: \"x\" }", "inputs { node: \"nowhere\" }"),
@@ -115,7 +147,8 @@ TEST(GraphValidateTest, EveryDefectIsANamedError) {
       {"node output index out of range",
        Replace("inputs { node: \"e\" }", "inputs { node: \"e\" output: 3 }"),
        {"node 'r'", "output 3 of node 'e'", "1 output(s)"}},
-      {"duplicate names", Replace("name: \"r\"", "name: \"e\""),
+      {"duplicate names",
+       Replace("name: \"r\"", "name: \"e\""),
        {"duplicate name 'e'"}},
       {"negative dimension",
        Replace("type { dtype: FLOAT32 shape { dims { size: 2 symbol: \"B\" }",
@@ -137,11 +170,13 @@ TEST(GraphValidateTest, EveryDefectIsANamedError) {
            {{"outputs { dtype: FLOAT32 shape { dims { size: 2 symbol: \"B\" }",
              "outputs { dtype: FLOAT32 shape { dims { size: 2 symbol: \"T\" "
              "}"}}),
-       {"node 'e' (exp)", "output 0 dimension 0 is stored as 'T'",
-        "B=3, T=2", "gives 3"}},
-      {"unknown symbol", Replace("symbols { name: \"B\" value: 2 }", ""),
+       {"node 'e' (exp)", "output 0 dimension 0 is stored as 'T'", "B=3, T=2",
+        "gives 3"}},
+      {"unknown symbol",
+       Replace("symbols { name: \"B\" value: 2 }", ""),
        {"graph input 'x'", "'B'", "not a graph symbol"}},
-      {"missing format version", Replace("format_version: 1", ""),
+      {"missing format version",
+       Replace("format_version: 1", ""),
        {"bad.pbtxt", "format_version is missing"}},
       {"newer format version",
        Replace("format_version: 1", "format_version: 99"),
@@ -149,7 +184,8 @@ TEST(GraphValidateTest, EveryDefectIsANamedError) {
       {"graph output to nowhere",
        Replace("value { node: \"r\" }", "value { node: \"q\" }"),
        {"graph output 'y'", "unknown value 'q'"}},
-      {"unknown field", Replace("name: \"small\"", "name: \"small\" colour: 3"),
+      {"unknown field",
+       Replace("name: \"small\"", "name: \"small\" colour: 3"),
        {"bad.pbtxt", "line", "colour"}},
   };
   for (const BadCase& c : cases) {
@@ -172,7 +208,9 @@ TEST(GraphValidateTest, BadBytesAreErrorsInEveryFormat) {
   const std::string text = *SerializeGraph(*graph, GraphFormat::kText);
   const std::string json = *SerializeGraph(*graph, GraphFormat::kJson);
 
-  EXPECT_NE(ParseGraph("", GraphFormat::kBinary, "e.pb").status().message()
+  EXPECT_NE(ParseGraph("", GraphFormat::kBinary, "e.pb")
+                .status()
+                .message()
                 .find("e.pb: empty file"),
             std::string::npos);
   // Truncated binary: cut inside the last message.
@@ -204,11 +242,15 @@ TEST(GraphValidateTest, BadBytesAreErrorsInEveryFormat) {
 }
 
 TEST(GraphValidateTest, FilesThatCannotBeReadAreErrors) {
-  EXPECT_NE(ReadGraphFile("/nonexistent/g.pb").status().message().find(
-                "/nonexistent/g.pb"),
+  EXPECT_NE(ReadGraphFile("/nonexistent/g.pb")
+                .status()
+                .message()
+                .find("/nonexistent/g.pb"),
             std::string::npos);
-  EXPECT_NE(ReadGraphFile("graph.onnx").status().message().find(
-                "unknown graph format 'onnx'"),
+  EXPECT_NE(ReadGraphFile("graph.onnx")
+                .status()
+                .message()
+                .find("unknown graph format 'onnx'"),
             std::string::npos);
   EXPECT_NE(ReadGraphFile("/tmp").status().message().find("no extension"),
             std::string::npos);

@@ -175,7 +175,8 @@ TEST(AttentionTest, FullyMaskedRowGivesZeroWeightsAndFiniteGradients) {
   AttentionWeights w = WeightsOf(spec);
   w.q_proj.set_requires_grad(true);
   AttentionOptions options;
-  options.attention_mask = F64({0, 1, 1}, {1, 3});
+  // int64, as tokenizers return masks.
+  options.attention_mask = Tensor::FromData<int64_t>({0, 1, 1}, {1, 3});
   options.return_weights = true;
   const AttentionOutput got =
       ValueOrDie(AttentionForward(config, w, F64(spec.x, {1, 3, 16}), options));

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/autograd.h"
 #include "framework/gradcheck.h"
+#include "framework/memory_stats.h"
 #include "framework/op_registry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -58,8 +59,7 @@ Composed ComposedAttention(const Tensor& q, const Tensor& k, const Tensor& v,
   return {y, lse};
 }
 
-// ---- helpers
-// ---------------------------------------------------------------------
+// ---- helpers ----------------------------------------------------------------
 
 struct Case {
   std::string name;
@@ -254,8 +254,7 @@ TEST(FlashAttentionTest, StridedInputs) {
   EXPECT_EQ(MaxAbsDiff(strided, copied), 0.0);
 }
 
-// ---- finite differences
-// ---------------------------------------------------------
+// ---- finite differences -----------------------------------------------------
 
 DifferentiableFn FusedFn(bool causal, double scale, int64_t block) {
   return [=](const std::vector<Tensor>& x) {
@@ -289,8 +288,7 @@ TEST(FlashAttentionTest, SecondOrderGradcheckFloat64) {
   EXPECT_TRUE(second.passed) << second.ToString();
 }
 
-// ---- saved state
-// ------------------------------------------------------------------
+// ---- saved state ------------------------------------------------------------
 
 int64_t SavedElements(const Node& node) {
   int64_t total = 0;
@@ -332,8 +330,60 @@ TEST(FlashAttentionTest, NodeSavesOnlyLinearState) {
   EXPECT_EQ(matmul.inputs()[0].numel(), b * h * t * t);
 }
 
-// ---- errors
-// -------------------------------------------------------------------------
+// Peak bytes allocated (tensor storage and the fused kernels' scratch)
+// during one forward + backward of B=1, 4/2 heads, head_dim 16, float32.
+int64_t PeakBytesOfForwardBackward(int64_t t, bool fused) {
+  Generator gen(37);
+  Tensor q = Tensor::Randn({1, 4, t, 16}, gen);
+  Tensor k = Tensor::Randn({1, 2, t, 16}, gen);
+  Tensor v = Tensor::Randn({1, 2, t, 16}, gen);
+  const Tensor dy = Tensor::Randn({1, 4, t, 16}, gen);
+  for (Tensor* x : {&q, &k, &v}) x->set_requires_grad(true);
+  ResetPeakAllocatedBytes();
+  const int64_t before = CurrentAllocatedBytes();
+  {
+    const Tensor y = fused ? FlashAttention(q, k, v, true, 0.25)
+                           : ComposedAttention(q, k, v, true, 0.25).y;
+    MG_CHECK_OK(Gradients({y}, {q, k, v}, {dy}).status());
+  }
+  return PeakAllocatedBytes() - before;
+}
+
+// Fused: linear in T (doubling T about doubles the peak) and far below one
+// [B, H, T, T] matrix; composed: at least two such matrices.
+TEST(FlashAttentionTest, PeakMemoryIsLinearInSequenceLength) {
+  const int64_t t = 1024;
+  const int64_t scores_bytes = 4 * t * t * 4;  // [1, 4, T, T] float32
+  const int64_t q_bytes = 4 * t * 16 * 4;      // [1, 4, T, 16] float32
+  const int64_t fused = PeakBytesOfForwardBackward(t, true);
+  const int64_t fused_half = PeakBytesOfForwardBackward(t / 2, true);
+  const int64_t composed = PeakBytesOfForwardBackward(t, false);
+  EXPECT_GT(fused_half, 0);
+  EXPECT_LE(fused, 2.5 * fused_half) << fused << " vs " << fused_half;
+  EXPECT_LT(fused, 16 * q_bytes) << fused;
+  EXPECT_LT(fused, scores_bytes / 4) << fused;
+  EXPECT_GE(composed, 2 * scores_bytes) << composed;
+}
+
+// No queries: empty outputs, and zero gradients for the keys and values.
+TEST(FlashAttentionTest, NoQueriesGiveEmptyOutputsAndZeroKeyGradients) {
+  const Tensor q = Tensor::Zeros({1, 2, 0, 4});
+  Generator gen(41);
+  const Tensor k = Tensor::Randn({1, 1, 3, 4}, gen);
+  const Tensor v = Tensor::Randn({1, 1, 3, 4}, gen);
+  const FlashAttentionOutputs out = FlashAttentionWithLse(q, k, v, true, 0.5);
+  EXPECT_EQ(out.y.shape(), Shape({1, 2, 0, 4}));
+  EXPECT_EQ(out.lse.shape(), Shape({1, 2, 0}));
+  const FlashAttentionGrads g =
+      FlashAttentionBackward(q, k, v, out.y, out.lse, q, out.lse, true, 0.5);
+  EXPECT_EQ(g.dq.shape(), q.shape());
+  for (const Tensor& t : {g.dk, g.dv}) {
+    EXPECT_EQ(t.shape(), k.shape());
+    for (float x : t.ToVector<float>()) EXPECT_EQ(x, 0.0f);
+  }
+}
+
+// ---- errors -----------------------------------------------------------------
 
 std::string ErrorOf(const std::string& op, std::vector<Tensor> inputs,
                     Attrs attrs) {
@@ -359,6 +409,12 @@ TEST(FlashAttentionTest, ShapeErrorsNameTheOpAndShapes) {
   EXPECT_TRUE(CallOp("flash_attention", {q, short_k, short_k},
                      {{"scale", 0.5}, {"causal", false}})
                   .ok());
+
+  message = ErrorOf("flash_attention",
+                    {Tensor::Zeros({1, 2, 5, 0}), Tensor::Zeros({1, 2, 5, 0}),
+                     Tensor::Zeros({1, 2, 5, 0})},
+                    {{"scale", 0.5}});
+  EXPECT_THAT(message, HasSubstr("head_dim must be >= 1"));
 
   message = ErrorOf("flash_attention", {Tensor::Zeros({6, 5, 8}), k, k},
                     {{"scale", 0.5}});

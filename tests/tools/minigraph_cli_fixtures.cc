@@ -27,7 +27,8 @@ absl::Status Make(const std::string& dir) {
     MG_RETURN_IF_ERROR(
         WriteGraphFile(dir + "/tiny." + ext, graph, with_weights));
   }
-  MG_RETURN_IF_ERROR(WriteGraphFile(dir + "/tiny_noweights.pb", graph, without));
+  MG_RETURN_IF_ERROR(
+      WriteGraphFile(dir + "/tiny_noweights.pb", graph, without));
   MG_RETURN_IF_ERROR(
       WriteGraphFile(dir + "/tiny_noweights.pbtxt", graph, without));
 

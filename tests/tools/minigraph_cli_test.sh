@@ -97,9 +97,13 @@ mg 0 dump "${DIR}/tiny.pb" --backward --format summary &&
   has "${OUT}" "# grad of" && has "${OUT}" "output grad/w1 ="
 mg 0 dump "${DIR}/tiny.pb" --backward --format dot &&
   has "${OUT}" "subgraph cluster_forward" && has "${OUT}" "subgraph cluster_backward"
+# Stored tensors: the constant 0.5 always, the three parameters with
+# --weights only.
+count_data() { grep -c 'data:' "${OUT}"; }
 mg 0 dump "${DIR}/tiny.pb" --format=pbtxt && has "${OUT}" "format_version: 1" &&
-  lacks "${OUT}" "data:"
-mg 0 dump "${DIR}/tiny.pb" --format=pbtxt --weights && has "${OUT}" "data:"
+  { [[ "$(count_data)" == 1 ]] || fail "pbtxt without weights stores $(count_data) tensors"; }
+mg 0 dump "${DIR}/tiny.pb" --format=pbtxt --weights &&
+  { [[ "$(count_data)" == 4 ]] || fail "pbtxt with weights stores $(count_data) tensors"; }
 if command -v dot >/dev/null; then
   mg 0 dump "${DIR}/tiny.pb" --backward --format svg --out "${DIR}/tiny.svg" &&
     has "${DIR}/tiny.svg" "<svg"

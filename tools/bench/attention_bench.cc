@@ -6,9 +6,9 @@
 //
 //   attention_core_fwd_*     forward only (no graph recorded)
 //   attention_core_fwdbwd_*  forward, then gradients of <dy, y> for q, k, v
-//   attention_core_peak_mib_fwdbwd_*  the most bytes of tensor storage (and
+//   attention_core_peak_mib_t*  the most bytes of tensor storage (and
 //                            fused-kernel scratch) alive at once during one
-//                            forward + backward, beyond the inputs
+//                            forward + backward at B = 1, beyond the inputs
 //
 // GFLOP/s count useful work only, identically for both: per visible
 // (query, key) pair, 4 D flops forward (q.k and p v) and 8 D backward (dv,
@@ -143,7 +143,7 @@ void RunAttentionCore(const Context& ctx, std::vector<Record>* records) {
       ctx.quick ? std::vector<int64_t>{256} : std::vector<int64_t>{2048, 4096};
   for (int64_t len : memory_lengths) {
     const Problem p = {1, len};
-    const std::string name = "attention_core_peak_mib_fwdbwd_" + p.Suffix();
+    const std::string name = absl::StrCat("attention_core_peak_mib_t", len);
     if (!ctx.Wants(name)) continue;
     const Operands o = MakeOperands(p, true);
     const double fused = PeakMiB([&] { ForwardBackward(o, Fused); });

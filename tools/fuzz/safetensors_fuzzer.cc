@@ -30,7 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(absl::StartsWith(parsed.status().message(), kSource));
     return 0;
   }
-  absl::StatusOr<std::string> written = minigraph::SerializeSafetensors(*parsed);
+  absl::StatusOr<std::string> written =
+      minigraph::SerializeSafetensors(*parsed);
   Check(written.ok());
   absl::StatusOr<minigraph::SafetensorsFile> again =
       ParseSafetensors(*written, kSource);

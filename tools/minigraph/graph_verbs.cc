@@ -29,24 +29,23 @@ std::string DescribeOp(const OpDef& def) {
       differentiable.push_back(def.inputs[i]);
     }
   }
-  absl::StrAppend(&out, "    inputs: ",
-                  inputs.empty() ? "(none)" : absl::StrJoin(inputs, ", "),
-                  "\n    differentiable: ",
-                  differentiable.empty() ? "(none)"
-                                         : absl::StrJoin(differentiable, ", "),
-                  "\n    outputs: ", absl::StrJoin(def.outputs, ", "), "\n");
+  absl::StrAppend(
+      &out,
+      "    inputs: ", inputs.empty() ? "(none)" : absl::StrJoin(inputs, ", "),
+      "\n    differentiable: ",
+      differentiable.empty() ? "(none)" : absl::StrJoin(differentiable, ", "),
+      "\n    outputs: ", absl::StrJoin(def.outputs, ", "), "\n");
   if (def.attrs.empty()) {
     absl::StrAppend(&out, "    attrs: (none)\n");
   } else {
     absl::StrAppend(&out, "    attrs:\n");
     for (const AttrDef& attr : def.attrs) {
-      absl::StrAppend(&out, "      ", attr.name, ": ", AttrTypeName(attr.type),
-                      attr.default_value.has_value()
-                          ? absl::StrCat(" = ",
-                                         AttrValueToString(*attr.default_value))
-                          : std::string(" (required)"),
-                      attr.doc.empty() ? "" : absl::StrCat("  -- ", attr.doc),
-                      "\n");
+      absl::StrAppend(
+          &out, "      ", attr.name, ": ", AttrTypeName(attr.type),
+          attr.default_value.has_value()
+              ? absl::StrCat(" = ", AttrValueToString(*attr.default_value))
+              : std::string(" (required)"),
+          attr.doc.empty() ? "" : absl::StrCat("  -- ", attr.doc), "\n");
     }
   }
   return out;
@@ -54,8 +53,8 @@ std::string DescribeOp(const OpDef& def) {
 
 int RunOps(const std::vector<std::string>& positional) {
   if (!positional.empty()) {
-    return ReportBadInput("ops", absl::InvalidArgumentError(
-                                     "takes no arguments"));
+    return ReportBadInput("ops",
+                          absl::InvalidArgumentError("takes no arguments"));
   }
   const std::vector<const OpDef*> ops = AllOps();
   std::printf("%zu registered ops\n\n", ops.size());
@@ -79,15 +78,15 @@ int RunDump(const std::vector<std::string>& positional) {
                      format == "svg";
   if (!known) {
     return ReportBadInput(
-        "dump", absl::InvalidArgumentError(absl::StrCat(
-                    "unknown --format '", format,
-                    "' (summary, pbtxt, json, pb, dot, svg)")));
+        "dump", absl::InvalidArgumentError(
+                    absl::StrCat("unknown --format '", format,
+                                 "' (summary, pbtxt, json, pb, dot, svg)")));
   }
   if (format == "svg" && !GraphvizAvailable()) {
     return ReportBadInput("dump", RenderDotToSvg("").status());
   }
-  absl::StatusOr<GraphSource> source = GraphFromArgs(
-      positional, DType::kFloat32, absl::GetFlag(FLAGS_backward));
+  absl::StatusOr<GraphSource> source =
+      GraphFromArgs(positional, DType::kFloat32, absl::GetFlag(FLAGS_backward));
   if (!source.ok()) return ReportBadInput("dump", source.status());
   std::string contents;
   if (format == "summary") {
@@ -95,15 +94,14 @@ int RunDump(const std::vector<std::string>& positional) {
   } else if (format == "dot") {
     contents = GraphToDot(source->graph);
   } else if (format == "svg") {
-    absl::StatusOr<std::string> svg =
-        RenderDotToSvg(GraphToDot(source->graph));
+    absl::StatusOr<std::string> svg = RenderDotToSvg(GraphToDot(source->graph));
     if (!svg.ok()) return ReportBadInput("dump", svg.status());
     contents = *std::move(svg);
   } else {
     GraphWriteOptions options;
     options.with_weights = absl::GetFlag(FLAGS_weights);
-    absl::StatusOr<std::string> bytes = SerializeGraph(
-        source->graph, *ParseGraphFormat(format), options);
+    absl::StatusOr<std::string> bytes =
+        SerializeGraph(source->graph, *ParseGraphFormat(format), options);
     if (!bytes.ok()) return ReportBadInput("dump", bytes.status());
     contents = *std::move(bytes);
   }
@@ -129,8 +127,8 @@ MG_REGISTER_VERB(dump) {
 }
 
 int RunStats(const std::vector<std::string>& positional) {
-  absl::StatusOr<GraphSource> source = GraphFromArgs(
-      positional, DType::kFloat32, absl::GetFlag(FLAGS_backward));
+  absl::StatusOr<GraphSource> source =
+      GraphFromArgs(positional, DType::kFloat32, absl::GetFlag(FLAGS_backward));
   if (!source.ok()) return ReportBadInput("stats", source.status());
   std::printf("graph %s (%s)\n%s", source->graph.name.c_str(),
               source->description.c_str(),

@@ -7,8 +7,8 @@
 
 #include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -61,8 +61,9 @@ absl::Status SaveGraph(const std::string& dir, const std::string& stem,
                        const Graph& graph) {
   GraphWriteOptions with_weights;
   with_weights.with_weights = true;
-  MG_ASSIGN_OR_RETURN(std::string pb, SerializeGraph(graph, GraphFormat::kBinary,
-                                                     with_weights));
+  MG_ASSIGN_OR_RETURN(
+      std::string pb,
+      SerializeGraph(graph, GraphFormat::kBinary, with_weights));
   MG_RETURN_IF_ERROR(WriteText(absl::StrCat(dir, "/", stem, ".pb"), pb));
   GraphWriteOptions without;
   without.with_weights = false;
@@ -82,8 +83,9 @@ absl::Status SaveGraph(const std::string& dir, const std::string& stem,
 }
 
 absl::StatusOr<bool> Demo() {
-  const std::string model =
-      absl::GetFlag(FLAGS_model).empty() ? "attention" : absl::GetFlag(FLAGS_model);
+  const std::string model = absl::GetFlag(FLAGS_model).empty()
+                                ? "attention"
+                                : absl::GetFlag(FLAGS_model);
   const std::string dir = absl::GetFlag(FLAGS_output_dir);
   MG_ASSIGN_OR_RETURN(ModelOptions options,
                       ModelOptionsFromFlags(DType::kFloat32));
@@ -105,11 +107,12 @@ absl::StatusOr<bool> Demo() {
     }
     std::printf("  %s: %s%s  mean %.6g  max|.| %.6g\n",
                 captured.graph.outputs[i].name.c_str(), DTypeName(y.dtype()),
-                ShapeToString(y.shape()).c_str(), sum / std::max<size_t>(1, v.size()),
-                max_abs);
+                ShapeToString(y.shape()).c_str(),
+                sum / std::max<size_t>(1, v.size()), max_abs);
   }
 
-  std::printf("\n== 2. forward graph\n%s", GraphSummary(captured.graph).c_str());
+  std::printf("\n== 2. forward graph\n%s",
+              GraphSummary(captured.graph).c_str());
 
   // Seeds of the backward pass: d loss / d output = 1 everywhere (loss =
   // sum of the outputs).
@@ -119,8 +122,9 @@ absl::StatusOr<bool> Demo() {
   for (size_t i = 0; i < captured.eager_outputs.size(); ++i) {
     const Tensor& y = captured.eager_outputs[i];
     seeds.push_back(Tensor::Ones(y.shape(), y.dtype()));
-    backward_options.feeds[backward_options.seed_prefix +
-                           captured.graph.outputs[i].name] = seeds.back();
+    backward_options
+        .feeds[backward_options.seed_prefix + captured.graph.outputs[i].name] =
+        seeds.back();
   }
   MG_ASSIGN_OR_RETURN(Graph backward,
                       BuildBackwardGraph(captured.graph, backward_options));
@@ -169,7 +173,8 @@ absl::StatusOr<bool> Demo() {
   for (size_t o = 0; o < backward_loaded.outputs.size(); ++o) {
     const std::string& name = backward_loaded.outputs[o].name;
     if (name.rfind(backward_options.gradient_prefix, 0) != 0) continue;
-    const std::string wrt = name.substr(backward_options.gradient_prefix.size());
+    const std::string wrt =
+        name.substr(backward_options.gradient_prefix.size());
     auto it = leaf_by_name.find(wrt);
     if (it == leaf_by_name.end()) continue;
     BackwardOptions retain;
@@ -179,13 +184,15 @@ absl::StatusOr<bool> Demo() {
                                   /*allow_unused=*/true));
     const double diff = MaxAbsDiff(backward_out[o], engine[0]);
     double scale = 0;
-    for (double v : engine[0].ToVector<double>()) scale = std::max(scale, std::abs(v));
+    for (double v : engine[0].ToVector<double>())
+      scale = std::max(scale, std::abs(v));
     const bool same = SameBits(backward_out[o], engine[0]);
     const bool close = diff <= 1e-4 * std::max(1.0, scale);
     ok = ok && close;
     std::printf("  %-36s %s (max |diff| %.3g, max |grad| %.3g)\n", name.c_str(),
-                same ? "same bits as autograd" : close ? "matches autograd"
-                                                       : "DIFFERS from autograd",
+                same    ? "same bits as autograd"
+                : close ? "matches autograd"
+                        : "DIFFERS from autograd",
                 diff, scale);
   }
 
@@ -227,8 +234,8 @@ absl::StatusOr<bool> Demo() {
 
 int RunDemo(const std::vector<std::string>& positional) {
   if (!positional.empty()) {
-    return ReportBadInput("demo", absl::InvalidArgumentError(
-                                      "takes no positional arguments"));
+    return ReportBadInput(
+        "demo", absl::InvalidArgumentError("takes no positional arguments"));
   }
   absl::StatusOr<bool> ok = Demo();
   if (!ok.ok()) return ReportBadInput("demo", ok.status());
@@ -237,8 +244,7 @@ int RunDemo(const std::vector<std::string>& positional) {
 
 MG_REGISTER_VERB(demo) {
   return Verb{
-      "demo",
-      "a model end to end: forward, gradient graph, files, checks",
+      "demo", "a model end to end: forward, gradient graph, files, checks",
       "usage: minigraph demo [--model NAME] [--batch B] [--seq T] [--seed S] "
       "[--set k=v,...]\n"
       "                      [--output-dir DIR]\n\n"

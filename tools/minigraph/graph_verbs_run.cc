@@ -21,8 +21,7 @@ ABSL_FLAG(std::string, op, "", "gradcheck the samples of this registered op");
 ABSL_FLAG(bool, fast, false,
           "compare random projections u^T J v instead of the full Jacobian "
           "(chosen automatically for inputs over 4096 elements)");
-ABSL_FLAG(bool, second_order, false,
-          "also check the gradient of the gradient");
+ABSL_FLAG(bool, second_order, false, "also check the gradient of the gradient");
 ABSL_FLAG(double, eps, 1e-6, "finite-difference step");
 ABSL_FLAG(double, atol, 1e-5, "absolute tolerance");
 ABSL_FLAG(double, rtol, 1e-3, "relative tolerance");
@@ -40,19 +39,19 @@ absl::StatusOr<std::map<std::string, Tensor>> FeedsFromFile(
   for (const GraphInput& input : graph.inputs) {
     auto it = file.tensors.find(input.name);
     if (it == file.tensors.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": no tensor '", input.name, "' for graph input '", input.name,
-          "' (", input.type.ToString(), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": no tensor '", input.name, "' for graph input '",
+                       input.name, "' (", input.type.ToString(), ")"));
     }
     feeds[input.name] = it->second;
   }
   for (const auto& [name, tensor] : file.tensors) {
     if (feeds.count(name) != 0) continue;
     if (graph.FindParameter(name) == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": tensor '", name,
-          "' is neither a graph input nor a parameter of graph '", graph.name,
-          "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": tensor '", name,
+                       "' is neither a graph input nor a parameter of graph '",
+                       graph.name, "'"));
     }
     feeds[name] = tensor;
   }
@@ -134,10 +133,9 @@ void PrintReport(const GradcheckReport& report,
   std::printf("%-28s %-16s %9s %12s %12s  %s\n", "input", "shape", "entries",
               "max_abs", "max_rel", "result");
   for (const InputGradReport& r : report.inputs) {
-    const std::string name =
-        r.input_index < static_cast<int>(names.size())
-            ? names[r.input_index]
-            : absl::StrCat("#", r.input_index);
+    const std::string name = r.input_index < static_cast<int>(names.size())
+                                 ? names[r.input_index]
+                                 : absl::StrCat("#", r.input_index);
     std::printf("%-28s %-16s %9lld %12.3e %12.3e  %s\n", name.c_str(),
                 r.shape.c_str(), static_cast<long long>(r.entries_compared),
                 r.max_abs_error, r.max_rel_error, r.passed ? "PASS" : "FAIL");
@@ -204,7 +202,8 @@ absl::StatusOr<bool> GradcheckOp(const std::string& name) {
   return passed;
 }
 
-absl::StatusOr<bool> GradcheckGraph(const std::vector<std::string>& positional) {
+absl::StatusOr<bool> GradcheckGraph(
+    const std::vector<std::string>& positional) {
   MG_ASSIGN_OR_RETURN(GraphSource source,
                       GraphFromArgs(positional, DType::kFloat64,
                                     absl::GetFlag(FLAGS_backward)));
@@ -220,31 +219,30 @@ absl::StatusOr<bool> GradcheckGraph(const std::vector<std::string>& positional) 
   std::vector<Tensor> values;
   for (const GraphInput& input : graph.inputs) {
     auto it = feeds.find(input.name);
-    Tensor value = it != feeds.end() ? it->second
-                   : IsFloating(input.type.dtype)
-                       ? Tensor::Randn(input.type.meta().shape, gen,
-                                       input.type.dtype)
-                       : Tensor::Zeros(input.type.meta().shape,
-                                       input.type.dtype);
+    Tensor value =
+        it != feeds.end() ? it->second
+        : IsFloating(input.type.dtype)
+            ? Tensor::Randn(input.type.meta().shape, gen, input.type.dtype)
+            : Tensor::Zeros(input.type.meta().shape, input.type.dtype);
     names.push_back(input.name);
     values.push_back(value);
   }
   for (const GraphParameter& param : graph.parameters) {
     auto it = feeds.find(param.name);
     if (it == feeds.end() && !param.value.defined()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "parameter '", param.name,
-          "' has no stored value; give it in --inputs"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("parameter '", param.name,
+                       "' has no stored value; give it in --inputs"));
     }
     names.push_back(param.name);
     values.push_back(it != feeds.end() ? it->second : param.value);
   }
   for (size_t i = 0; i < values.size(); ++i) {
     if (IsFloating(values[i].dtype()) && values[i].dtype() != DType::kFloat64) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "gradcheck needs float64 values; '", names[i], "' is ",
-          DTypeName(values[i].dtype()),
-          " (capture models with --dtype float64)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("gradcheck needs float64 values; '", names[i], "' is ",
+                       DTypeName(values[i].dtype()),
+                       " (capture models with --dtype float64)"));
     }
   }
   ExecuteOptions run;
@@ -260,28 +258,26 @@ absl::StatusOr<bool> GradcheckGraph(const std::vector<std::string>& positional) 
     for (size_t i = 0; i < values.size(); ++i) fed[names[i]] = values[i];
     MG_RETURN_IF_ERROR(ExecuteGraph(graph, fed).status());
   }
-  return CheckFunction(absl::StrCat("graph ", graph.name, " (",
-                                    source.description, ")"),
-                       fn, values, names);
+  return CheckFunction(
+      absl::StrCat("graph ", graph.name, " (", source.description, ")"), fn,
+      values, names);
 }
 
 int RunGradcheck(const std::vector<std::string>& positional) {
   const std::string op = absl::GetFlag(FLAGS_op);
   absl::StatusOr<bool> passed =
-      !op.empty()
-          ? (positional.empty() && absl::GetFlag(FLAGS_model).empty()
-                 ? GradcheckOp(op)
-                 : absl::InvalidArgumentError(
-                       "give one of GRAPH, --model NAME or --op NAME"))
-          : GradcheckGraph(positional);
+      !op.empty() ? (positional.empty() && absl::GetFlag(FLAGS_model).empty()
+                         ? GradcheckOp(op)
+                         : absl::InvalidArgumentError(
+                               "give one of GRAPH, --model NAME or --op NAME"))
+                  : GradcheckGraph(positional);
   if (!passed.ok()) return ReportBadInput("gradcheck", passed.status());
   return *passed ? kExitOk : kExitFailure;
 }
 
 MG_REGISTER_VERB(gradcheck) {
   return Verb{
-      "gradcheck",
-      "check gradients against float64 finite differences",
+      "gradcheck", "check gradients against float64 finite differences",
       "usage: minigraph gradcheck (GRAPH | --model NAME [--batch B] [--seq T] "
       "[--seed S] [--set k=v,...] | --op NAME)\n"
       "                           [--inputs IN.safetensors] [--backward] "

@@ -45,7 +45,8 @@ absl::StatusOr<GraphSource> GraphFromArgs(
   if (backward) {
     BackwardGraphOptions options;
     options.feeds = source.feeds;
-    MG_ASSIGN_OR_RETURN(source.graph, BuildBackwardGraph(source.graph, options));
+    MG_ASSIGN_OR_RETURN(source.graph,
+                        BuildBackwardGraph(source.graph, options));
   }
   return source;
 }

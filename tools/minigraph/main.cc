@@ -149,9 +149,8 @@ int Main(int argc, char** argv) {
       continue;
     }
     const size_t eq = arg.find('=');
-    const std::string spelled = arg.substr(2, eq == std::string::npos
-                                                  ? std::string::npos
-                                                  : eq - 2);
+    const std::string spelled =
+        arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
     const bool has_value = eq != std::string::npos;
     std::string name = Underscored(spelled);
     if (name == "out") name = "output";
@@ -189,8 +188,8 @@ int Main(int argc, char** argv) {
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
-      return BadUsage(*verb, absl::StrCat("--", spelled, "=", value, ": ",
-                                          error));
+      return BadUsage(*verb,
+                      absl::StrCat("--", spelled, "=", value, ": ", error));
     }
   }
   return verb->run(positional);

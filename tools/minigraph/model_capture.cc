@@ -16,9 +16,8 @@ absl::StatusOr<CapturedModel> CaptureModel(const std::string& name,
                                            const ModelOptions& options) {
   const ModelEntry* entry = FindModel(name);
   if (entry == nullptr) {
-    return absl::NotFoundError(absl::StrCat("unknown model '", name,
-                                            "' (registered: ", ModelNames(),
-                                            ")"));
+    return absl::NotFoundError(absl::StrCat(
+        "unknown model '", name, "' (registered: ", ModelNames(), ")"));
   }
   CapturedModel result;
   MG_ASSIGN_OR_RETURN(result.instance, entry->build(options));
@@ -27,15 +26,16 @@ absl::StatusOr<CapturedModel> CaptureModel(const std::string& name,
       model.parameter_names.size() != model.parameters.size() ||
       (!model.input_dims.empty() &&
        model.input_dims.size() != model.inputs.size())) {
-    return absl::InternalError(absl::StrCat(
-        "model '", name, "' gives names or dims that do not match its tensors"));
+    return absl::InternalError(
+        absl::StrCat("model '", name,
+                     "' gives names or dims that do not match its tensors"));
   }
   GraphCapture capture(name);
   for (size_t i = 0; i < model.inputs.size(); ++i) {
-    MG_RETURN_IF_ERROR(capture.AddInput(
-        model.inputs[i], model.input_names[i],
-        model.input_dims.empty() ? std::vector<std::string>{}
-                                 : model.input_dims[i]));
+    MG_RETURN_IF_ERROR(capture.AddInput(model.inputs[i], model.input_names[i],
+                                        model.input_dims.empty()
+                                            ? std::vector<std::string>{}
+                                            : model.input_dims[i]));
     result.feeds[model.input_names[i]] = model.inputs[i];
   }
   for (size_t i = 0; i < model.parameters.size(); ++i) {
