@@ -114,33 +114,43 @@ void AttrToProto(const AttrValue& value, proto::AttrValue* out) {
   }
 }
 
-absl::StatusOr<AttrValue> AttrFromProto(const proto::AttrValue& message,
-                                        absl::string_view where) {
+// Fills *out; an out-parameter rather than StatusOr<AttrValue>, whose
+// variant-in-optional moves trip GCC's maybe-uninitialized analysis.
+absl::Status AttrFromProto(const proto::AttrValue& message,
+                           absl::string_view where, AttrValue* out) {
   switch (message.value_case()) {
     case proto::AttrValue::kI:
-      return AttrValue(message.i());
+      *out = message.i();
+      return absl::OkStatus();
     case proto::AttrValue::kF:
-      return AttrValue(message.f());
+      *out = message.f();
+      return absl::OkStatus();
     case proto::AttrValue::kB:
-      return AttrValue(message.b());
+      *out = message.b();
+      return absl::OkStatus();
     case proto::AttrValue::kS:
-      return AttrValue(message.s());
+      *out = message.s();
+      return absl::OkStatus();
     case proto::AttrValue::kInts:
-      return AttrValue(std::vector<int64_t>(message.ints().values().begin(),
-                                            message.ints().values().end()));
+      *out = std::vector<int64_t>(message.ints().values().begin(),
+                                  message.ints().values().end());
+      return absl::OkStatus();
     case proto::AttrValue::kFloats:
-      return AttrValue(std::vector<double>(message.floats().values().begin(),
-                                           message.floats().values().end()));
+      *out = std::vector<double>(message.floats().values().begin(),
+                                 message.floats().values().end());
+      return absl::OkStatus();
     case proto::AttrValue::kDtype: {
       MG_ASSIGN_OR_RETURN(DType dtype, DTypeFromProto(message.dtype(), where));
-      return AttrValue(dtype);
+      *out = dtype;
+      return absl::OkStatus();
     }
     case proto::AttrValue::kShape: {
       ShapeAttr shape;
       for (const proto::Dim& dim : message.shape().dims()) {
         shape.dims.push_back(dim.size());
       }
-      return AttrValue(std::move(shape));
+      *out = std::move(shape);
+      return absl::OkStatus();
     }
     case proto::AttrValue::kTensor:
       return absl::InvalidArgumentError(absl::StrCat(
@@ -210,10 +220,9 @@ absl::StatusOr<Graph> ConvertGraph(const proto::Graph& message,
       converted.inputs.push_back(RefFromProto(ref));
     }
     for (const auto& [name, value] : node.attrs()) {
-      MG_ASSIGN_OR_RETURN(
-          AttrValue attr,
-          AttrFromProto(value,
-                        absl::StrCat(where, ": attribute '", name, "'")));
+      AttrValue attr;
+      MG_RETURN_IF_ERROR(AttrFromProto(
+          value, absl::StrCat(where, ": attribute '", name, "'"), &attr));
       converted.attrs.Set(name, std::move(attr));
     }
     for (int i = 0; i < node.outputs_size(); ++i) {

@@ -345,7 +345,8 @@ absl::Status CheckTiling(std::vector<Entry>& entries, absl::string_view source,
 }
 
 Tensor DecodeTensor(const Entry& entry, const char* data) {
-  Tensor tensor = Tensor::Empty(entry.shape, entry.type->dtype);
+  // Every element is written below.
+  Tensor tensor = Tensor::Uninitialized(entry.shape, entry.type->dtype);
   const char* src = data + entry.begin;
   const int64_t n = tensor.numel();
   switch (entry.type->decode) {

@@ -10,8 +10,7 @@
 //       adds the MR x NR product of the two panels into C.
 // The microkernel keeps MR x NR results (NR = 2 vectors) in registers: each
 // step over k loads 2 vectors of B, broadcasts MR values of A and issues 2 MR
-// fused multiply-adds. An A panel (MR x KC) stays in L1 while the B panels of
-// the slice stream from L2.
+// fused multiply-adds.
 //
 // Every element of C is computed by the same chain of operations whatever its
 // position in a tile or a thread's share: KC-slices in order, and within a
@@ -51,12 +50,18 @@ constexpr size_t kGemmRows = 6;
 // Vectors of columns in the register tile.
 constexpr size_t kGemmVectors = 2;
 
-// Blocking, in elements of K and rows of A: an A panel of kGemmRows x KC
-// stays in L1 (12 KiB for float32 on AVX-512) and an A block of MC x KC in
-// L2. Measured on this machine (L1d 32 KiB, L2 1 MiB per core): KC 256 and
-// MC 192 were best among KC 128..512 and MC 96..384 at 512 and 2048.
-constexpr size_t kGemmDepth = 256;
+// Blocking. K is cut into equal slices of at most kGemmDepth: each slice
+// costs one pass over C (load, add, store), and equal slices avoid a short
+// last one. An A panel (MR x KC) and the B panels of a slice stream from L2
+// through L1; kGemmBlockRows rows of A are packed at a time, and B is packed
+// kGemmBlockBytes at a time (half of the 1 MiB L2 of this machine, the other
+// half for A and C). Tried on this machine at 512 to 2048: KC 256, 384 and
+// 512 with B blocks of 512 KiB and 1 MiB; 512 / 512 KiB was as fast as any
+// (the others were within a few percent, under the noise of a shared
+// machine) and needs the fewest passes over C.
+constexpr size_t kGemmDepth = 512;
 constexpr size_t kGemmBlockRows = 16 * kGemmRows;
+constexpr size_t kGemmBlockBytes = 512 * 1024;
 
 template <class D>
 constexpr size_t GemmCols(D d) {
@@ -253,7 +258,7 @@ HWY_NOINLINE void EdgeKernel(D d, size_t kc, const T* HWY_RESTRICT a,
 
 // C rows [row_begin, row_end) x columns [0, cols) (+)= A rows x packed B for
 // one KC-slice: packs MC-row blocks of A into `a_buffer` (at least
-// kGemmBlockRows x kGemmDepth elements) and runs the tiles. `b_packed` holds
+// kGemmBlockRows x kc elements) and runs the tiles. `b_packed` holds
 // the slice's B panels for all `cols` columns.
 template <class D, typename T = hn::TFromD<D>>
 HWY_INLINE void GemmSliceRows(D d, const T* HWY_RESTRICT a, int64_t sm,

@@ -194,10 +194,6 @@ T* GemmScratch(int slot, size_t count) {
   return buffers[slot].get();
 }
 
-// Columns of B packed per block: KC x NC elements (512 KiB of float32) stay
-// in L2 while every A panel of the block streams over them.
-constexpr size_t kGemmBlockCols = 512;
-
 // y[M, N] = A B for one matrix through the packed, blocked kernel. With
 // num_tasks > 1 the B panels of each block are packed in parallel and then
 // rows of panels (or, for short matrices, columns of panels) are split
@@ -213,16 +209,26 @@ void GemmPacked(int64_t m_size, int64_t n_size, int64_t k_size,
   const size_t k = static_cast<size_t>(k_size);
   const size_t nr = GemmCols(d);
   const size_t mr = kGemmRows;
-  T* b_packed = GemmScratch<T>(0, kGemmDepth * kGemmBlockCols);
+  if (k == 0) {
+    std::fill(y, y + m * n, T{0});
+    return;
+  }
+  // Equal K slices of at most kGemmDepth; B blocks of whole panels within
+  // kGemmBlockBytes. Both depend on the shape alone.
+  const size_t slices = (k + kGemmDepth - 1) / kGemmDepth;
+  const size_t kc_max = (k + slices - 1) / slices;
+  const size_t nc_max =
+      std::max(nr, kGemmBlockBytes / (kc_max * sizeof(T)) / nr * nr);
+  T* b_packed = GemmScratch<T>(0, kc_max * nc_max);
   const size_t row_panels = (m + mr - 1) / mr;
-  for (size_t jc = 0; jc < n; jc += kGemmBlockCols) {
-    const size_t nc = n - jc < kGemmBlockCols ? n - jc : kGemmBlockCols;
+  for (size_t jc = 0; jc < n; jc += nc_max) {
+    const size_t nc = n - jc < nc_max ? n - jc : nc_max;
     const size_t col_panels = (nc + nr - 1) / nr;
     // Few rows: split the columns, each task packing all of A itself.
     const bool split_cols = row_panels < 2 * static_cast<size_t>(num_tasks) &&
                             col_panels >= static_cast<size_t>(num_tasks);
-    for (size_t pc = 0; pc < k; pc += kGemmDepth) {
-      const size_t kc = k - pc < kGemmDepth ? k - pc : kGemmDepth;
+    for (size_t pc = 0; pc < k; pc += kc_max) {
+      const size_t kc = k - pc < kc_max ? k - pc : kc_max;
       const T* a_slice = a + static_cast<int64_t>(pc) * sk_a;
       const T* b_slice =
           b + static_cast<int64_t>(pc) * sk_b + static_cast<int64_t>(jc) * sn;
@@ -237,7 +243,7 @@ void GemmPacked(int64_t m_size, int64_t n_size, int64_t k_size,
         }
       });
       GlobalThreadPool().Run(num_tasks, [&](int t) HWY_ATTR {
-        T* a_buffer = GemmScratch<T>(1, kGemmBlockRows * kGemmDepth);
+        T* a_buffer = GemmScratch<T>(1, kGemmBlockRows * kc_max);
         int64_t p0, p1;
         if (split_cols) {
           ChunkOf(col_panels, t, num_tasks, &p0, &p1);
@@ -275,7 +281,9 @@ void MatmulMatrix(const MatmulPlan<T>& plan, const T* a, const T* b, T* y,
     std::fill(y, y + m * n, T{0});
     return;
   }
-  if (m * n * k > kGemmDirectMaxMacs && m >= 2) {
+  // A few rows would fill most of every register tile with padding.
+  if (m * n * k > kGemmDirectMaxMacs &&
+      m >= static_cast<int64_t>(kGemmRows / 2)) {
     GemmPacked(m, n, k, a, plan.a_stride_m, plan.a_stride_k, b, plan.b_stride_k,
                plan.b_stride_n, y, num_tasks);
     return;
@@ -296,10 +304,10 @@ void MatmulMatrix(const MatmulPlan<T>& plan, const T* a, const T* b, T* y,
   MatmulOne(m, n, k, a, plan.a_stride_m, plan.a_stride_k, b, ldb, y);
 }
 
-// Walks the broadcast batch index (odometer over plan.batch_shape). Many
-// matrices are split between threads batch by batch; a few large ones are
-// each split inside. Either way an output element's arithmetic does not
-// depend on the thread count.
+// Runs every matrix of the broadcast batch (batch index unravelled into each
+// operand's batch strides). Many matrices are split between threads batch by
+// batch; a few large ones are each split inside. Either way an output
+// element's arithmetic does not depend on the thread count.
 template <typename T>
 void MatmulKernel(const MatmulPlan<T>& plan) {
   const int64_t m = plan.m, n = plan.n, k = plan.k;

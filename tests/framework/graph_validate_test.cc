@@ -14,58 +14,31 @@ namespace minigraph {
 namespace {
 
 // x[2, 3] -> exp -> reshape to [3, 2] -> y.
-constexpr char kValid[] = R"pb(
-  format_version: 1
-  name: "small"
-  symbols { name: "B" value: 2 }
-  inputs {
-    name: "x"
-    type {
-      dtype: FLOAT32
-      shape {
-        dims { size: 2 symbol: "B" }
-        dims { size: 3 }
-      }
-    }
-  }
-  nodes {
-    name: "e"
-    op: "exp"
-    inputs { node: "x" }
-    outputs {
-      dtype: FLOAT32
-      shape {
-        dims { size: 2 symbol: "B" }
-        dims { size: 3 }
-      }
-    }
-  }
-  nodes {
-    name: "r"
-    op: "reshape"
-    inputs { node: "e" }
-    attrs {
-      key: "shape"
-      value {
-        shape {
-          dims { size: 3 }
-          dims { size: 2 }
-        }
-      }
-    }
-    outputs {
-      dtype: FLOAT32
-      shape {
-        dims { size: 3 }
-        dims { size: 2 }
-      }
-    }
-  }
-  outputs {
-    name: "y"
-    value { node: "r" }
-  }
-)pb";
+// (Not an R"pb(...)" literal: clang-format would reflow it, and the
+// mutations below match its exact text.)
+constexpr char kValid[] = R"graph(
+format_version: 1
+name: "small"
+symbols { name: "B" value: 2 }
+inputs {
+  name: "x"
+  type { dtype: FLOAT32 shape { dims { size: 2 symbol: "B" } dims { size: 3 } } }
+}
+nodes {
+  name: "e"
+  op: "exp"
+  inputs { node: "x" }
+  outputs { dtype: FLOAT32 shape { dims { size: 2 symbol: "B" } dims { size: 3 } } }
+}
+nodes {
+  name: "r"
+  op: "reshape"
+  inputs { node: "e" }
+  attrs { key: "shape" value { shape { dims { size: 3 } dims { size: 2 } } } }
+  outputs { dtype: FLOAT32 shape { dims { size: 3 } dims { size: 2 } } }
+}
+outputs { name: "y" value { node: "r" } }
+)graph";
 
 absl::Status Load(const std::string& text) {
   return ParseGraph(text, GraphFormat::kText, "bad.pbtxt").status();

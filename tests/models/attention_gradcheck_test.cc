@@ -27,7 +27,12 @@ struct GradCase {
   int64_t start_pos = 0;
   double dropout = 0.0;  // with training on
   bool second_order = false;
+  // Random projections u^T J v instead of every Jacobian entry.
+  bool fast = false;
   int64_t batch = 2, seq = 5;
+  // head_dim 4 with hidden 8: q_proj is [16, 8], wider than hidden, as an
+  // explicit head_dim allows; small inputs keep the full Jacobian cheap.
+  int64_t hidden = 8, head_dim = 4;
 };
 
 std::string PathName(AttentionPath path) {
@@ -87,7 +92,8 @@ class AttentionGradcheckTest : public ::testing::TestWithParam<GradCase> {};
 TEST_P(AttentionGradcheckTest, MatchesFiniteDifferences) {
   const GradCase& c = GetParam();
   MiniMindConfig config;
-  config.hidden_size = 16;
+  config.hidden_size = c.hidden;
+  config.head_dim = c.head_dim;
   config.num_attention_heads = c.heads;
   config.num_key_value_heads = c.kv_heads;
   config.rope_theta = 100.0;
@@ -104,9 +110,11 @@ TEST_P(AttentionGradcheckTest, MatchesFiniteDifferences) {
         MakeFn(config, composed)(inputs)[0].ToVector<double>();
     for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-12);
   }
-  const GradcheckReport report = c.second_order
-                                     ? ValueOrDie(GradGradcheck(fn, inputs))
-                                     : ValueOrDie(Gradcheck(fn, inputs));
+  GradcheckOptions options;
+  options.fast_mode = c.fast;
+  const GradcheckReport report =
+      c.second_order ? ValueOrDie(GradGradcheck(fn, inputs, options))
+                     : ValueOrDie(Gradcheck(fn, inputs, options));
   double max_abs = 0.0, max_rel = 0.0;
   int64_t entries = 0;
   for (const InputGradReport& r : report.inputs) {
@@ -114,10 +122,11 @@ TEST_P(AttentionGradcheckTest, MatchesFiniteDifferences) {
     max_rel = std::max(max_rel, r.max_rel_error);
     entries += r.entries_compared;
   }
-  std::printf("| %-28s | %-8s | %-6s | %8lld | %9.2e | %9.2e | %s |\n",
+  std::printf("| %-28s | %-8s | %-3s | %-4s | %8lld | %9.2e | %9.2e | %s |\n",
               c.name.c_str(), PathName(c.path).c_str(),
-              c.second_order ? "2nd" : "1st", static_cast<long long>(entries),
-              max_abs, max_rel, report.passed ? "PASS" : "FAIL");
+              c.second_order ? "2nd" : "1st", c.fast ? "fast" : "full",
+              static_cast<long long>(entries), max_abs, max_rel,
+              report.passed ? "PASS" : "FAIL");
   EXPECT_TRUE(report.passed) << report.ToString();
   // Every input was compared (nothing silently skipped); the second-order
   // check also differentiates with respect to the output weights u.
@@ -125,29 +134,44 @@ TEST_P(AttentionGradcheckTest, MatchesFiniteDifferences) {
 }
 
 std::vector<GradCase> Cases() {
-  std::vector<GradCase> cases;
-  for (AttentionPath path : {AttentionPath::kComposed, AttentionPath::kFused}) {
-    const std::string p = PathName(path);
-    cases.push_back({p + "_gqa_4q_2kv", 4, 2, path});
-    cases.push_back({p + "_mha_4q_4kv", 4, 4, path});
-    cases.push_back({p + "_mqa_4q_1kv", 4, 1, path});
-    cases.push_back({p + "_gqa_start_pos_9", 4, 2, path, false, false, 9});
-    cases.push_back({p + "_gqa_qk_norm", 4, 2, path, false, true});
-  }
   const AttentionPath composed = AttentionPath::kComposed;
-  cases.push_back({"composed_gqa_padded", 4, 2, composed, true});
-  cases.push_back({"composed_mqa_padded", 4, 1, composed, true});
+  const AttentionPath fused = AttentionPath::kFused;
+  std::vector<GradCase> cases;
+  // Every Jacobian entry: GQA with RoPE at an offset on both paths, the
+  // padding mask (with a fully masked query), qk_norm.
   cases.push_back(
-      {"composed_gqa_dropout_0.3", 4, 2, composed, false, false, 0, 0.3});
+      {"composed_gqa_start_pos_9", 4, 2, composed, false, false, 9});
+  cases.push_back({"fused_gqa_start_pos_9", 4, 2, fused, false, false, 9});
+  cases.push_back({"composed_gqa_padded", 4, 2, composed, true});
+  cases.push_back({"composed_gqa_qk_norm", 4, 2, composed, false, true, 2});
+  // Random projections for the other layouts.
+  for (AttentionPath path : {composed, fused}) {
+    const std::string p = PathName(path);
+    GradCase mha{p + "_mha_4q_4kv", 4, 4, path};
+    GradCase mqa{p + "_mqa_4q_1kv", 4, 1, path};
+    mha.fast = mqa.fast = true;
+    cases.push_back(mha);
+    cases.push_back(mqa);
+  }
+  GradCase fused_norm{"fused_gqa_qk_norm", 4, 2, fused, false, true, 5};
+  GradCase mqa_padded{"composed_mqa_padded", 4, 1, composed, true};
+  GradCase dropout{
+      "composed_gqa_dropout_0.3", 4, 2, composed, false, false, 0, 0.3};
+  for (GradCase* c : {&fused_norm, &mqa_padded, &dropout}) {
+    c->fast = true;
+    cases.push_back(*c);
+  }
+  // Second order: projections on the full module with mask and qk_norm,
+  // every entry on a small MHA.
   GradCase second{"composed_gqa_padded_qk_norm", 4, 2, composed, true, true, 3};
   second.second_order = true;
-  second.batch = 2;
+  second.fast = true;
   second.seq = 4;
   cases.push_back(second);
   GradCase second_mha{"composed_mha", 2, 2, composed};
   second_mha.second_order = true;
   second_mha.batch = 1;
-  second_mha.seq = 4;
+  second_mha.seq = 3;
   cases.push_back(second_mha);
   return cases;
 }

@@ -20,6 +20,7 @@
 #include "framework/op_registry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "hwy/targets.h"
 #include "ops/all_ops.h"
 
 namespace minigraph {
@@ -254,6 +255,50 @@ TEST(FlashAttentionTest, StridedInputs) {
   EXPECT_EQ(MaxAbsDiff(strided, copied), 0.0);
 }
 
+// Every compiled Highway target this CPU supports (AVX3, AVX2, SSE4 and the
+// static fallback) against the composed reference computed once on the best
+// target: their vector widths differ, so the padded tails and the micro-tile
+// strips land differently.
+TEST(FlashAttentionTest, EveryTargetMatchesComposed) {
+  const Case cases[] = {
+      {"gqa_causal_d16", 1, 4, 2, 37, 37, 16, true, 16},
+      {"mha_causal_d64", 1, 2, 2, 70, 70, 64, true, 32},
+      {"mqa_full_cache", 1, 4, 1, 5, 21, 8, false, 8},
+      {"odd_dim_block1", 1, 4, 2, 6, 9, 5, true, 1},
+  };
+  for (const Case& c : cases) {
+    for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+      SCOPED_TRACE(absl::StrCat(c.name, " ", DTypeName(dtype)));
+      Inputs in = MakeInputs(c, dtype, 43);
+      for (Tensor* x : {&in.q, &in.k, &in.v}) x->set_requires_grad(true);
+      Generator gen(5);
+      const Tensor wy = Tensor::Randn(in.q.shape(), gen, dtype);
+      const std::vector<Tensor> wrt = {in.q, in.k, in.v};
+      const Composed ref =
+          ComposedAttention(in.q, in.k, in.v, c.causal, Scale(c));
+      std::vector<Tensor> expected = {ref.y.Detach(), ref.lse.Detach()};
+      for (const Tensor& g : ValueOrDie(Gradients({ref.y}, wrt, {wy}))) {
+        expected.push_back(g);
+      }
+      const double tol = dtype == DType::kFloat64 ? 1e-10 : 2e-4;
+      for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+        SCOPED_TRACE(hwy::TargetName(target));
+        hwy::SetSupportedTargetsForTest(target);
+        const FlashAttentionOutputs fused = FlashAttentionWithLse(
+            in.q, in.k, in.v, c.causal, Scale(c), c.block);
+        std::vector<Tensor> got = {fused.y, fused.lse};
+        for (const Tensor& g : ValueOrDie(Gradients({fused.y}, wrt, {wy}))) {
+          got.push_back(g);
+        }
+        for (size_t i = 0; i < got.size(); ++i) {
+          EXPECT_LE(MaxAbsDiff(got[i], expected[i]), tol) << "output " << i;
+        }
+      }
+      hwy::SetSupportedTargetsForTest(0);
+    }
+  }
+}
+
 // ---- finite differences -----------------------------------------------------
 
 DifferentiableFn FusedFn(bool causal, double scale, int64_t block) {
@@ -349,20 +394,22 @@ int64_t PeakBytesOfForwardBackward(int64_t t, bool fused) {
   return PeakAllocatedBytes() - before;
 }
 
-// Fused: linear in T (doubling T about doubles the peak) and far below one
-// [B, H, T, T] matrix; composed: at least two such matrices.
+// Fused: within a fixed multiple of q's size at T = 1024 and at T = 4096
+// (where that multiple is 1/16 of one [B, H, T, T] matrix), so linear in T;
+// composed: at least two [B, H, T, T] matrices at T = 1024. (How much
+// scratch is alive at once depends on how the threads interleave, so only
+// bounds are checked, not ratios.)
 TEST(FlashAttentionTest, PeakMemoryIsLinearInSequenceLength) {
+  for (int64_t t : {1024, 4096}) {
+    SCOPED_TRACE(t);
+    const int64_t q_bytes = 4 * t * 16 * 4;  // [1, 4, T, 16] float32
+    const int64_t fused = PeakBytesOfForwardBackward(t, true);
+    EXPECT_GT(fused, 2 * q_bytes);  // y, dq and more: the counter counts
+    EXPECT_LT(fused, 16 * q_bytes);
+  }
   const int64_t t = 1024;
   const int64_t scores_bytes = 4 * t * t * 4;  // [1, 4, T, T] float32
-  const int64_t q_bytes = 4 * t * 16 * 4;      // [1, 4, T, 16] float32
-  const int64_t fused = PeakBytesOfForwardBackward(t, true);
-  const int64_t fused_half = PeakBytesOfForwardBackward(t / 2, true);
-  const int64_t composed = PeakBytesOfForwardBackward(t, false);
-  EXPECT_GT(fused_half, 0);
-  EXPECT_LE(fused, 2.5 * fused_half) << fused << " vs " << fused_half;
-  EXPECT_LT(fused, 16 * q_bytes) << fused;
-  EXPECT_LT(fused, scores_bytes / 4) << fused;
-  EXPECT_GE(composed, 2 * scores_bytes) << composed;
+  EXPECT_GE(PeakBytesOfForwardBackward(t, false), 2 * scores_bytes);
 }
 
 // No queries: empty outputs, and zero gradients for the keys and values.
