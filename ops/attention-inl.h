@@ -168,17 +168,25 @@ void FlashForwardTasks(const AttentionDims& dims,
   CountedScratch<T> row_max(block);
   CountedScratch<T> row_sum(block);
 
+  int64_t packed_b = -1, packed_kv_h = -1;
   for (int64_t task = task_begin; task < task_end; ++task) {
     const int64_t b = task / dims.q_heads;
     const int64_t h = task % dims.q_heads;
     const int64_t kv_h = h / dims.group();
-    for (size_t kb = 0; kb < key_blocks; ++kb) {
-      const size_t j0 = kb * block;
-      const size_t keys = std::min(block, kv_len - j0);
-      PackTransposed(args.k, b, kv_h, static_cast<int64_t>(j0), keys, head_dim,
-                     keys_t.get() + kb * head_dim * block_padded, block_padded);
-      PackRows(args.v, b, kv_h, static_cast<int64_t>(j0), keys, block, head_dim,
-               T{1}, values.get() + kb * block * dim_padded, dim_padded);
+    // Consecutive query heads of one group share the packed keys and values.
+    if (b != packed_b || kv_h != packed_kv_h) {
+      for (size_t kb = 0; kb < key_blocks; ++kb) {
+        const size_t j0 = kb * block;
+        const size_t keys = std::min(block, kv_len - j0);
+        PackTransposed(args.k, b, kv_h, static_cast<int64_t>(j0), keys,
+                       head_dim, keys_t.get() + kb * head_dim * block_padded,
+                       block_padded);
+        PackRows(args.v, b, kv_h, static_cast<int64_t>(j0), keys, block,
+                 head_dim, T{1}, values.get() + kb * block * dim_padded,
+                 dim_padded);
+      }
+      packed_b = b;
+      packed_kv_h = kv_h;
     }
     T* y_head = args.y + (b * dims.q_heads + h) * dims.q_len * dims.head_dim;
     T* lse_head = args.lse + (b * dims.q_heads + h) * dims.q_len;

@@ -55,10 +55,10 @@ constexpr size_t kGemmVectors = 2;
 // last one. An A panel (MR x KC) and the B panels of a slice stream from L2
 // through L1; kGemmBlockRows rows of A are packed at a time, and B is packed
 // kGemmBlockBytes at a time (half of the 1 MiB L2 of this machine, the other
-// half for A and C). Tried on this machine at 512 to 2048: KC 256, 384 and
-// 512 with B blocks of 512 KiB and 1 MiB; 512 / 512 KiB was as fast as any
-// (the others were within a few percent, under the noise of a shared
-// machine) and needs the fewest passes over C.
+// half for A and C). Tried on this machine (shared, so noisy): KC of 256,
+// 384 and 512 with B blocks of 512 KiB and 1 MiB came within a few percent of
+// each other at 512 to 2048; the deepest slices need the fewest passes over
+// C.
 constexpr size_t kGemmDepth = 512;
 constexpr size_t kGemmBlockRows = 16 * kGemmRows;
 constexpr size_t kGemmBlockBytes = 512 * 1024;

@@ -532,6 +532,13 @@ TEST(SafetensorsTest, ReadNonRegularFileFailsCleanly) {
   absl::StatusOr<SafetensorsFile> read = ReadSafetensors(dir);
   ASSERT_FALSE(read.ok());
   EXPECT_THAT(read.status().message(), HasSubstr(dir + ": not a regular file"));
+  // A FIFO without a writer must not block the open.
+  const std::string fifo = dir + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  read = ReadSafetensors(fifo);
+  ASSERT_FALSE(read.ok());
+  EXPECT_THAT(read.status().message(), HasSubstr("fifo: not a regular file"));
+  std::remove(fifo.c_str());
   // A device that never ends is refused before reading.
   read = ReadSafetensors("/dev/zero");
   ASSERT_FALSE(read.ok());

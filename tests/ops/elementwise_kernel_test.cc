@@ -91,6 +91,26 @@ using elementwise_kernel_test::UnaryCases;
 using kernel_test::MisalignedBuffer;
 using kernel_test::UlpDistance;
 
+// The kernels are called through these non-inlined wrappers: inlined into
+// the large test functions, whose locals AddressSanitizer moves to its
+// separate stack for use-after-return checks, GCC spills 64-byte vectors to
+// slots that stack does not align to 64 bytes.
+template <typename T>
+HWY_NOINLINE void Unary(UnaryKind kind, double param, const T* in, T* out,
+                        size_t n) {
+  UnaryKernel(kind, param, in, out, n);
+}
+template <class Op, typename T>
+HWY_NOINLINE void Row(const Op& op, const T* a, int64_t sa, const T* b,
+                      int64_t sb, T* out, size_t n) {
+  BinaryRow(op, a, sa, b, sb, out, n);
+}
+template <typename T>
+HWY_NOINLINE void Binary(BinaryKind kind, const BinaryPlan& plan, const T* a,
+                         const T* b, T* out) {
+  BinaryKernel(kind, plan, a, b, out);
+}
+
 template <typename T>
 void CheckUnary(const UnaryCase& c) {
   const hn::ScalableTag<T> d;
@@ -102,7 +122,7 @@ void CheckUnary(const UnaryCase& c) {
     for (size_t n = 0; n <= 3 * lanes + 1; ++n) {
       MisalignedBuffer<T> in(n, misalign), out(n, misalign + 1);
       for (size_t i = 0; i < n; ++i) in[i] = static_cast<T>(dist(rng));
-      UnaryKernel(c.kind, c.param, in.data(), out.data(), n);
+      Unary(c.kind, c.param, in.data(), out.data(), n);
       for (size_t i = 0; i < n; ++i) {
         const double exact = c.exact(in[i], c.param);
         if (c.max_ulp >= 0) {
@@ -134,12 +154,12 @@ void CheckUnaryEdges() {
   const T inf = std::numeric_limits<T>::infinity();
   const T in[4] = {-inf, T{0}, T{-1}, T{-1000}};
   T out[4];
-  UnaryKernel(UnaryKind::kExp, 0.0, in, out, 1);
+  Unary(UnaryKind::kExp, 0.0, in, out, 1);
   EXPECT_EQ(out[0], T{0});
-  UnaryKernel(UnaryKind::kLog, 0.0, in + 1, out, 2);
+  Unary(UnaryKind::kLog, 0.0, in + 1, out, 2);
   EXPECT_EQ(out[0], -inf);
   EXPECT_TRUE(std::isnan(out[1]));
-  UnaryKernel(UnaryKind::kSigmoid, 0.0, in + 3, out, 1);
+  Unary(UnaryKind::kSigmoid, 0.0, in + 3, out, 1);
   EXPECT_FALSE(std::isnan(out[0]));
   EXPECT_GE(out[0], T{0});
   EXPECT_LT(out[0], T{1e-30});
@@ -172,7 +192,7 @@ void CheckBinaryRows(const char* name, const Op& op, T (*scalar)(T, T)) {
           // Some ties, so equal / greater / max see both outcomes.
           b[i] = (i % 5 == 0) ? a[i] : static_cast<T>(dist(rng));
         }
-        BinaryRow(op, a.data(), layout.sa, b.data(), layout.sb, out.data(), n);
+        Row(op, a.data(), layout.sa, b.data(), layout.sb, out.data(), n);
         for (size_t i = 0; i < n; ++i) {
           const T want = scalar(a[i * layout.sa], b[i * layout.sb]);
           EXPECT_EQ(out[i], want)
@@ -215,7 +235,7 @@ void CheckBinaryBroadcastPlan() {
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<T>(i * 0.25);
   for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<T>(i * 0.5 - 3);
   const BinaryPlan plan{3, shape, a_strides, b_strides};
-  BinaryKernel(BinaryKind::kSub, plan, a.data(), b.data(), out.data());
+  Binary(BinaryKind::kSub, plan, a.data(), b.data(), out.data());
   for (int64_t i = 0; i < 3; ++i) {
     for (int64_t j = 0; j < 4; ++j) {
       for (int64_t k = 0; k < cols; ++k) {

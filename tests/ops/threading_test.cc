@@ -38,8 +38,8 @@ std::vector<Case> Cases(DType dtype) {
   const Tensor scores = Random({512, 300}, 7, dtype);
   const Tensor wide = Random({300, 1000}, 8, dtype);
   const Tensor row = Random({1000}, 9, dtype);
-  const Tensor flat = Random({200001}, 10, dtype);
-  const Tensor flat2 = Random({200001}, 11, dtype);
+  const Tensor flat = Random({400001}, 10, dtype);
+  const Tensor flat2 = Random({400001}, 11, dtype);
   return {
       {"matmul_nn", [=] { return Matmul(a, b); }},
       {"matmul_nt", [=] { return Matmul(a, bt, false, true); }},
