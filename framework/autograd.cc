@@ -1,9 +1,10 @@
 #include "framework/autograd.h"
 
 #include <atomic>
-#include <unordered_map>
-#include <unordered_set>
+#include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "framework/op_registry.h"
 
@@ -13,40 +14,52 @@ namespace {
 std::atomic<int64_t> next_node_id{1};
 thread_local bool grad_enabled = true;
 
-std::shared_ptr<TensorImpl> DetachedImpl(const Tensor& t) {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->dtype = t.dtype();
-  impl->shape = t.shape();
-  impl->strides = t.strides();
-  impl->offset = t.offset();
-  impl->storage = t.storage();
-  return impl;
-}
-
 // Calls of registered ops used by the engine itself.
 Tensor AddTensors(const Tensor& a, const Tensor& b) {
-  return CallOpOrDie("add", {a, b});
+  return CallOpOrDie(MG_OP_DEF("add"), {a, b});
 }
 
 Tensor ZerosLike(const TensorMeta& meta) {
-  return CallOpOrDie("full", {},
+  return CallOpOrDie(MG_OP_DEF("full"), {},
                      {{"shape", ShapeAttr{meta.shape}},
                       {"value", 0.0},
                       {"dtype", meta.dtype}});
 }
 
+// The engine's record of one reachable node: an owning reference (releasing
+// one node drops its inputs, which may hold the last reference to another
+// node still to be released), how many consumer edges have not delivered
+// their gradient yet, and the gradients of its outputs summed so far.
+struct NodeState {
+  std::shared_ptr<Node> node;
+  int pending = 0;
+  absl::InlinedVector<Tensor, 1> grads;
+};
+
 // Where a gradient flowing into a tensor goes: the output slot of the node
-// that made it, or the leaf itself.
+// that made it, or the leaf itself. Nodes are numbered in discovery order;
+// the hash maps only translate pointers to those numbers.
 struct GradSlots {
-  std::unordered_map<Node*, std::vector<Tensor>> node_grads;
-  std::unordered_map<TensorImpl*, Tensor> leaf_grads;
+  absl::flat_hash_map<const Node*, size_t> node_index;
+  std::vector<NodeState> nodes;
+  absl::flat_hash_map<TensorImpl*, Tensor> leaf_grads;
+
+  // The state of `node`, created on first sight; `created` says which.
+  NodeState& StateOf(const std::shared_ptr<Node>& node, bool* created) {
+    auto [it, inserted] = node_index.try_emplace(node.get(), nodes.size());
+    *created = inserted;
+    if (inserted) {
+      nodes.push_back(NodeState{node, 0, {}});
+      nodes.back().grads.resize(node->output_metas().size());
+    }
+    return nodes[it->second];
+  }
 
   void Accumulate(const Tensor& target, Tensor grad) {
     Tensor* slot;
-    if (Node* node = target.grad_fn().get()) {
-      std::vector<Tensor>& grads = node_grads[node];
-      grads.resize(node->output_metas().size());
-      slot = &grads[target.output_index()];
+    if (const std::shared_ptr<Node>& node = target.grad_fn()) {
+      bool created;
+      slot = &StateOf(node, &created).grads[target.output_index()];
     } else {
       slot = &leaf_grads[target.impl()];
     }
@@ -54,10 +67,10 @@ struct GradSlots {
   }
 
   Tensor Lookup(const Tensor& target) const {
-    if (Node* node = target.grad_fn().get()) {
-      auto it = node_grads.find(node);
-      if (it == node_grads.end()) return Tensor();
-      return it->second[target.output_index()];
+    if (const Node* node = target.grad_fn().get()) {
+      auto it = node_index.find(node);
+      if (it == node_index.end()) return Tensor();
+      return nodes[it->second].grads[target.output_index()];
     }
     auto it = leaf_grads.find(target.impl());
     return it == leaf_grads.end() ? Tensor() : it->second;
@@ -83,7 +96,7 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
   EnableGradGuard grad_mode(options.create_graph);
 
   // Seed the output gradients.
-  std::vector<Node*> roots;
+  std::vector<size_t> roots;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
     if (!out.defined() || !out.requires_grad()) {
@@ -108,79 +121,67 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
           DTypeName(out.dtype()), ShapeToString(out.shape())));
     }
     slots.Accumulate(out, seed);
-    if (out.grad_fn()) roots.push_back(out.grad_fn().get());
+    if (out.grad_fn()) roots.push_back(slots.node_index[out.grad_fn().get()]);
   }
 
   // Count, for every reachable node, the edges from consumers into it.
-  std::unordered_map<Node*, int> pending;
-  std::vector<Node*> stack;
-  // Owning references: releasing one node drops its inputs, which may hold
-  // the last reference to another node still to be released.
-  std::vector<std::shared_ptr<Node>> order;
-  for (Node* root : roots) {
-    if (pending.emplace(root, 0).second) {
-      stack.push_back(root);
-      order.push_back(root->shared_from_this());
-    }
-  }
-  while (!stack.empty()) {
-    Node* node = stack.back();
-    stack.pop_back();
+  // slots.nodes grows while it is scanned: it doubles as the work list.
+  for (size_t scanned = 0; scanned < slots.nodes.size(); ++scanned) {
+    const Node* node = slots.nodes[scanned].node.get();
     if (node->released()) return ReleasedError(*node);
     const std::vector<Tensor>& inputs = node->inputs();
     for (size_t i = 0; i < inputs.size(); ++i) {
-      Node* child = inputs[i].grad_fn().get();
+      const std::shared_ptr<Node>& child = inputs[i].grad_fn();
       if (child == nullptr || !node->op().IsDifferentiable(i)) continue;
-      auto [it, inserted] = pending.emplace(child, 0);
-      ++it->second;
-      if (inserted) {
-        stack.push_back(child);
-        order.push_back(inputs[i].grad_fn());
-      }
+      bool created;
+      ++slots.StateOf(child, &created).pending;
     }
   }
 
   // Kahn's algorithm: a node runs once every consumer has given its share.
-  std::vector<Node*> ready;
-  for (Node* root : roots) {
-    if (pending[root] == 0) {
+  std::vector<size_t> ready;
+  for (size_t root : roots) {
+    if (slots.nodes[root].pending == 0) {
       ready.push_back(root);
-      pending[root] = -1;  // queued
+      slots.nodes[root].pending = -1;  // queued
     }
   }
+  // Reused from node to node so that they allocate only while growing.
+  std::vector<bool> needs;
+  absl::InlinedVector<Tensor, 2> rule_outputs;
   while (!ready.empty()) {
-    Node* node = ready.back();
+    const size_t index = ready.back();
     ready.pop_back();
+    Node* node = slots.nodes[index].node.get();
     const OpDef& def = node->op();
     const std::vector<Tensor>& inputs = node->inputs();
 
-    std::vector<Tensor> grad_outs = slots.node_grads[node];
-    grad_outs.resize(node->output_metas().size());
+    // A copy: Gradients() reads the slots of intermediate tensors later.
+    absl::InlinedVector<Tensor, 1> grad_outs = slots.nodes[index].grads;
     for (size_t i = 0; i < grad_outs.size(); ++i) {
       if (!grad_outs[i].defined()) {
         grad_outs[i] = ZerosLike(node->output_metas()[i]);
       }
     }
-    std::vector<bool> needs(inputs.size());
+    needs.assign(inputs.size(), false);
     bool any = false;
     for (size_t i = 0; i < inputs.size(); ++i) {
       needs[i] = inputs[i].requires_grad() && def.IsDifferentiable(i);
       any = any || needs[i];
     }
     if (any) {
-      // With create_graph the rule sees tensors linked into the graph, so
-      // what it computes can be differentiated again.
-      std::vector<Tensor> rule_inputs;
-      std::vector<Tensor> rule_outputs;
-      rule_inputs.reserve(inputs.size());
-      for (const Tensor& in : inputs) {
-        rule_inputs.push_back(options.create_graph ? in : in.Detach());
-      }
+      // The rule sees the recorded inputs as they are: without create_graph
+      // recording is off, so linked inputs record nothing; with it, what the
+      // rule computes can be differentiated again.
+      rule_outputs.clear();
       for (size_t i = 0; i < node->output_metas().size(); ++i) {
-        rule_outputs.push_back(node->output(i, options.create_graph));
+        rule_outputs.push_back(
+            node->output(static_cast<int>(i), options.create_graph));
       }
-      Grads grads = def.backward(GradContext{rule_inputs, rule_outputs,
-                                             grad_outs, node->attrs(), needs});
+      GradContext context{inputs, rule_outputs, grad_outs, node->attrs(),
+                          std::move(needs)};
+      Grads grads = def.backward(context);
+      needs = std::move(context.needs_input_grad);
       if (grads.size() != inputs.size()) {
         return absl::InternalError(
             absl::StrCat("backward rule of ", def.name, " (node '",
@@ -189,7 +190,7 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
       }
       for (size_t i = 0; i < inputs.size(); ++i) {
         if (!needs[i] || !grads[i].defined()) continue;
-        Tensor g = grads[i];
+        Tensor g = std::move(grads[i]);
         if (g.shape() != inputs[i].shape()) {
           g = SumToShape(g, inputs[i].shape());
         }
@@ -203,14 +204,15 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
       }
     }
     for (size_t i = 0; i < inputs.size(); ++i) {
-      Node* child = inputs[i].grad_fn().get();
+      const Node* child = inputs[i].grad_fn().get();
       if (child == nullptr || !def.IsDifferentiable(i)) continue;
-      if (--pending[child] == 0) ready.push_back(child);
+      const size_t child_index = slots.node_index.find(child)->second;
+      if (--slots.nodes[child_index].pending == 0) ready.push_back(child_index);
     }
   }
 
   if (!options.retain_graph && !options.create_graph) {
-    for (const std::shared_ptr<Node>& node : order) node->Release();
+    for (NodeState& state : slots.nodes) state.node->Release();
   }
   return absl::OkStatus();
 }
@@ -225,11 +227,12 @@ Node::Node(const OpDef* op, Attrs attrs, std::string explicit_name,
       scope_(NameScope::Current()),
       id_(NextNodeId()),
       inputs_(std::move(inputs)) {
-  output_metas_.reserve(outputs.size());
-  saved_outputs_.reserve(outputs.size());
   for (const Tensor& out : outputs) {
     output_metas_.push_back(out.meta());
-    saved_outputs_.push_back(DetachedImpl(out));
+    SavedOutput& saved = saved_outputs_.emplace_back();
+    saved.storage = out.storage();
+    saved.offset = out.offset();
+    if (!out.is_contiguous()) saved.strides = out.strides();
   }
 }
 
@@ -239,7 +242,14 @@ std::string Node::name() const {
 }
 
 Tensor Node::output(int i, bool attached) const {
-  auto impl = std::make_shared<TensorImpl>(*saved_outputs_[i]);
+  const SavedOutput& saved = saved_outputs_[i];
+  auto impl = std::make_shared<TensorImpl>();
+  impl->dtype = output_metas_[i].dtype;
+  impl->shape = output_metas_[i].shape;
+  impl->strides =
+      saved.strides.empty() ? ContiguousStrides(impl->shape) : saved.strides;
+  impl->offset = saved.offset;
+  impl->storage = saved.storage;
   if (attached) {
     impl->requires_grad = true;
     impl->grad_fn = std::const_pointer_cast<Node>(shared_from_this());
@@ -308,10 +318,12 @@ Tensor SumToShape(const Tensor& grad, const Shape& shape) {
   }
   Tensor summed = grad;
   if (!axes.empty()) {
-    summed = CallOpOrDie("sum", {grad}, {{"axes", axes}, {"keepdim", false}});
+    summed = CallOpOrDie(MG_OP_DEF("sum"), {grad},
+                         {{"axes", axes}, {"keepdim", false}});
   }
   if (summed.shape() != shape) {
-    summed = CallOpOrDie("reshape", {summed}, {{"shape", ShapeAttr{shape}}});
+    summed = CallOpOrDie(MG_OP_DEF("reshape"), {summed},
+                         {{"shape", ShapeAttr{shape}}});
   }
   return summed;
 }

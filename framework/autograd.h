@@ -13,8 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "framework/attrs.h"
 #include "framework/tensor.h"
 
@@ -33,7 +35,7 @@ class Node : public std::enable_shared_from_this<Node> {
   // The explicit name, or "<scope>/<op>_<id>".
   std::string name() const;
   const std::vector<Tensor>& inputs() const { return inputs_; }
-  const std::vector<TensorMeta>& output_metas() const { return output_metas_; }
+  absl::Span<const TensorMeta> output_metas() const { return output_metas_; }
   // Output i as a tensor; linked back to this node when `attached`, so that
   // a backward rule that uses it can itself be differentiated.
   Tensor output(int i, bool attached) const;
@@ -42,14 +44,22 @@ class Node : public std::enable_shared_from_this<Node> {
   void Release();
 
  private:
+  // What is kept of an output: its data, not its TensorImpl (which points
+  // back at this node). Strides are kept only for a non-contiguous output.
+  struct SavedOutput {
+    std::shared_ptr<Storage> storage;
+    int64_t offset = 0;
+    Shape strides;
+  };
+
   const OpDef* op_;
   Attrs attrs_;
   std::string explicit_name_;
   std::string scope_;  // NameScope at creation, for the default name
   int64_t id_;
   std::vector<Tensor> inputs_;
-  std::vector<TensorMeta> output_metas_;
-  std::vector<std::shared_ptr<TensorImpl>> saved_outputs_;
+  absl::InlinedVector<TensorMeta, 1> output_metas_;
+  absl::InlinedVector<SavedOutput, 1> saved_outputs_;
   bool released_ = false;
 };
 

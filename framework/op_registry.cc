@@ -19,6 +19,7 @@ std::map<std::string, OpDef, std::less<>>& Registry() {
 }
 
 thread_local std::string name_scope;
+thread_local OpCallObserver* op_call_observer = nullptr;
 
 std::string DefaultNodeName(absl::string_view op_name, int64_t id) {
   return absl::StrCat(name_scope, op_name, "_", id);
@@ -82,6 +83,14 @@ std::vector<const OpDef*> AllOps() {
   return ops;
 }
 
+const OpDef& FindOpOrDie(absl::string_view name) {
+  const OpDef* def = FindOp(name);
+  if (def == nullptr) {
+    DieWithStatus(absl::NotFoundError(absl::StrCat("unknown op '", name, "'")));
+  }
+  return *def;
+}
+
 absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
                                            std::vector<Tensor> inputs,
                                            Attrs attrs,
@@ -90,6 +99,38 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
   if (def == nullptr) {
     return absl::NotFoundError(absl::StrCat("unknown op '", op_name, "'"));
   }
+  return CallOp(*def, std::move(inputs), std::move(attrs), node_name);
+}
+
+namespace {
+
+// Input metas handed to shape inference, reused from call to call so that
+// copying the input shapes allocates nothing once warm. One list per nesting
+// depth: a kernel or a backward rule may call ops while its caller's list is
+// still in use.
+thread_local std::vector<std::vector<TensorMeta>> meta_scratch;
+thread_local size_t meta_depth = 0;
+
+class MetaScratch {
+ public:
+  MetaScratch() : depth_(meta_depth++) {
+    if (meta_scratch.size() <= depth_) meta_scratch.resize(depth_ + 1);
+  }
+  ~MetaScratch() { --meta_depth; }
+  std::vector<TensorMeta>& metas() { return meta_scratch[depth_]; }
+
+ private:
+  size_t depth_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::vector<Tensor>> CallOp(const OpDef& op,
+                                           std::vector<Tensor> inputs,
+                                           Attrs attrs,
+                                           absl::string_view node_name) {
+  const OpDef* def = &op;
+  const absl::string_view op_name = def->name;
   // The name is only spelled out when an error needs it: formatting it on
   // every call would dominate the cost of small ops.
   auto where = [&]() {
@@ -108,18 +149,23 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
         declared, " input(s) (", absl::StrJoin(def->inputs, ", "), "), got ",
         inputs.size()));
   }
-  std::vector<TensorMeta> input_metas;
-  input_metas.reserve(inputs.size());
+  MetaScratch scratch;
+  std::vector<TensorMeta>& metas = scratch.metas();
+  metas.resize(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined()) {
       return absl::InvalidArgumentError(
           absl::StrCat(where(), ": input ", i, " is undefined"));
     }
-    input_metas.push_back(inputs[i].meta());
+    metas[i].dtype = inputs[i].dtype();
+    metas[i].shape = inputs[i].shape();  // reuses the vector's capacity
   }
+  const absl::Span<const TensorMeta> input_metas(metas);
   if (!def->attrs.empty() || !attrs.items().empty()) {
-    if (absl::Status s = ValidateAttrs(def->attrs, where(), attrs); !s.ok()) {
-      return s;
+    // `where` is prefixed only on failure (formatting it costs more than
+    // validating).
+    if (absl::Status s = ValidateAttrs(def->attrs, "", attrs); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(where(), s.message()));
     }
   }
   absl::StatusOr<std::vector<TensorMeta>> output_metas =
@@ -136,8 +182,12 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
           absl::StrCat(where(), ": output ", s.message()));
     }
   }
+  // Calls made inside the kernel are its own business, not graph nodes.
+  OpCallObserver* const observer = op_call_observer;
+  op_call_observer = nullptr;
   std::vector<Tensor> outputs =
       def->forward(KernelContext{inputs, attrs, *output_metas});
+  op_call_observer = observer;
   // A kernel may hand an input back unchanged (contiguous of a contiguous
   // tensor); the result still needs its own handle for its graph links.
   for (Tensor& output : outputs) {
@@ -147,6 +197,10 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
             MakeView(input, input.shape(), input.strides(), input.offset());
       }
     }
+  }
+
+  if (observer != nullptr) {
+    observer->OnOpCall(*def, attrs, inputs, outputs, node_name);
   }
 
   bool record = false;
@@ -176,6 +230,20 @@ Tensor CallOpOrDie(absl::string_view op_name, std::vector<Tensor> inputs,
       CallOp(op_name, std::move(inputs), std::move(attrs));
   if (!outputs.ok()) DieWithStatus(outputs.status());
   return std::move((*outputs)[0]);
+}
+
+Tensor CallOpOrDie(const OpDef& def, std::vector<Tensor> inputs,
+                   Attrs attrs) {
+  absl::StatusOr<std::vector<Tensor>> outputs =
+      CallOp(def, std::move(inputs), std::move(attrs));
+  if (!outputs.ok()) DieWithStatus(outputs.status());
+  return std::move((*outputs)[0]);
+}
+
+OpCallObserver* SetOpCallObserver(OpCallObserver* observer) {
+  OpCallObserver* previous = op_call_observer;
+  op_call_observer = observer;
+  return previous;
 }
 
 NameScope::NameScope(absl::string_view name)

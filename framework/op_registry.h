@@ -118,6 +118,40 @@ absl::StatusOr<std::vector<Tensor>> CallOp(absl::string_view op_name,
 Tensor CallOpOrDie(absl::string_view op_name, std::vector<Tensor> inputs,
                    Attrs attrs = {});
 
+// The same with the definition already looked up: the user API functions
+// (Add, Matmul, ...) keep theirs in a function-local static (MG_OP_DEF
+// below), which saves the registry lookup on every call.
+absl::StatusOr<std::vector<Tensor>> CallOp(const OpDef& def,
+                                           std::vector<Tensor> inputs,
+                                           Attrs attrs = {},
+                                           absl::string_view node_name = {});
+Tensor CallOpOrDie(const OpDef& def, std::vector<Tensor> inputs,
+                   Attrs attrs = {});
+// The registered definition of `name`; dies if there is none.
+const OpDef& FindOpOrDie(absl::string_view name);
+
+// The definition of op `name`, looked up once per call site:
+//   return CallOpOrDie(MG_OP_DEF("add"), {a, b});
+#define MG_OP_DEF(name)                                                  \
+  ([]() -> const ::minigraph::OpDef& {                                   \
+    static const ::minigraph::OpDef& mg_op_def = ::minigraph::FindOpOrDie(name); \
+    return mg_op_def;                                                    \
+  }())
+
+// Sees every op call that succeeds on this thread, outside kernels: calls
+// that a kernel makes internally are not reported. Graph capture installs
+// one; when none is installed CallOp pays one thread-local load.
+class OpCallObserver {
+ public:
+  virtual ~OpCallObserver() = default;
+  virtual void OnOpCall(const OpDef& def, const Attrs& attrs,
+                        absl::Span<const Tensor> inputs,
+                        absl::Span<const Tensor> outputs,
+                        absl::string_view node_name) = 0;
+};
+// Installs `observer` (may be null) for this thread; returns the previous.
+OpCallObserver* SetOpCallObserver(OpCallObserver* observer);
+
 // Node names inside a scope get "scope/" prepended, like tf.name_scope:
 //   NameScope scope("q_proj");  // nodes become "q_proj/matmul_12"
 class NameScope {

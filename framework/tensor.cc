@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/autograd.h"
+#include "framework/memory_stats.h"
 #include "hwy/aligned_allocator.h"
 
 namespace minigraph {
@@ -20,27 +21,51 @@ void DieWithStatus(const absl::Status& status) {
   std::abort();
 }
 
-Storage::Storage(size_t num_bytes) : num_bytes_(num_bytes) {
-  // One extra vector keeps zero-byte tensors on a valid pointer.
-  data_ = hwy::AllocateAlignedBytes(num_bytes + 64, nullptr, nullptr);
-  if (data_ == nullptr) {
-    DieWithStatus(absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate ", num_bytes, " bytes")));
+Storage::Storage(size_t num_bytes, Init init) : num_bytes_(num_bytes) {
+  if (num_bytes <= kInlineBytes) {
+    const uintptr_t address = reinterpret_cast<uintptr_t>(inline_);
+    data_ = inline_ + ((64 - address % 64) % 64);
+  } else {
+    // One extra vector keeps reads of a whole last vector in bounds.
+    data_ = hwy::AllocateAlignedBytes(num_bytes + 64, nullptr, nullptr);
+    if (data_ == nullptr) {
+      DieWithStatus(absl::ResourceExhaustedError(
+          absl::StrCat("cannot allocate ", num_bytes, " bytes")));
+    }
   }
-  std::memset(data_, 0, num_bytes);
+  if (init == Init::kZero) std::memset(data_, 0, num_bytes);
+  RecordAllocation(num_bytes);
 }
 
-Storage::~Storage() { hwy::FreeAlignedBytes(data_, nullptr, nullptr); }
+Storage::~Storage() {
+  RecordDeallocation(num_bytes_);
+  if (data_ < static_cast<void*>(inline_) ||
+      data_ >= static_cast<void*>(inline_ + sizeof(inline_))) {
+    hwy::FreeAlignedBytes(data_, nullptr, nullptr);
+  }
+}
 
-Tensor Tensor::Empty(const Shape& shape, DType dtype) {
+namespace {
+
+Tensor NewContiguous(const Shape& shape, DType dtype, Storage::Init init) {
   MG_CHECK_OK(ValidateShape(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->dtype = dtype;
   impl->shape = shape;
   impl->strides = ContiguousStrides(shape);
   impl->storage = std::make_shared<Storage>(
-      static_cast<size_t>(NumElements(shape)) * DTypeSize(dtype));
+      static_cast<size_t>(NumElements(shape)) * DTypeSize(dtype), init);
   return Tensor(std::move(impl));
+}
+
+}  // namespace
+
+Tensor Tensor::Empty(const Shape& shape, DType dtype) {
+  return NewContiguous(shape, dtype, Storage::Init::kZero);
+}
+
+Tensor Tensor::Uninitialized(const Shape& shape, DType dtype) {
+  return NewContiguous(shape, dtype, Storage::Init::kUninitialized);
 }
 
 Tensor Tensor::Zeros(const Shape& shape, DType dtype) {
@@ -83,7 +108,7 @@ double LoadAs(DType dtype, const void* base, int64_t i) {
 }  // namespace
 
 Tensor Tensor::Full(const Shape& shape, double value, DType dtype) {
-  Tensor t = Empty(shape, dtype);
+  Tensor t = Uninitialized(shape, dtype);
   void* base = t.storage()->data();
   for (int64_t i = 0; i < t.numel(); ++i) StoreAs(dtype, base, i, value);
   return t;
@@ -284,7 +309,7 @@ Tensor MakeView(const Tensor& base, Shape shape, Shape strides,
 }
 
 Tensor CopyToContiguous(const Tensor& t) {
-  Tensor out = Tensor::Empty(t.shape(), t.dtype());
+  Tensor out = Tensor::Uninitialized(t.shape(), t.dtype());
   const size_t size = DTypeSize(t.dtype());
   const char* src = static_cast<const char*>(t.storage()->data());
   char* dst = static_cast<char*>(out.storage()->data());
@@ -299,7 +324,7 @@ Tensor CopyToContiguous(const Tensor& t) {
 }
 
 Tensor ConvertDType(const Tensor& t, DType dtype) {
-  Tensor out = Tensor::Empty(t.shape(), dtype);
+  Tensor out = Tensor::Uninitialized(t.shape(), dtype);
   const void* src = t.storage()->data();
   void* dst = out.storage()->data();
   const DType from = t.dtype();

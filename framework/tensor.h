@@ -24,11 +24,12 @@ namespace minigraph {
 
 class Node;
 
-// A 64-byte aligned, zero-initialised byte buffer shared by a tensor and its
-// views.
+// A 64-byte aligned byte buffer shared by a tensor and its views; zero-filled
+// unless made for a kernel that writes every byte.
 class Storage {
  public:
-  explicit Storage(size_t num_bytes);
+  enum class Init { kZero, kUninitialized };
+  explicit Storage(size_t num_bytes, Init init = Init::kZero);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -37,8 +38,13 @@ class Storage {
   size_t num_bytes() const { return num_bytes_; }
 
  private:
+  // Buffers this small live inside the object (and so in the same heap block
+  // as the shared_ptr's control block): one allocation fewer per tiny
+  // tensor, which is most of what a recorded op on a tiny tensor costs.
+  static constexpr size_t kInlineBytes = 64;
   void* data_;
   size_t num_bytes_;
+  unsigned char inline_[kInlineBytes + 63];  // 64 bytes at a 64-byte boundary
 };
 
 struct TensorImpl {
@@ -71,6 +77,10 @@ class Tensor {
   // ---- creation -----------------------------------------------------------
   // Uninitialised-looking but actually zero-filled contiguous tensor.
   static Tensor Empty(const Shape& shape, DType dtype = DType::kFloat32);
+  // A contiguous tensor whose elements are left unset, for kernels that
+  // write every element (saves the zero fill). `shape` must be valid.
+  static Tensor Uninitialized(const Shape& shape,
+                              DType dtype = DType::kFloat32);
   static Tensor Zeros(const Shape& shape, DType dtype = DType::kFloat32);
   static Tensor Ones(const Shape& shape, DType dtype = DType::kFloat32);
   static Tensor Full(const Shape& shape, double value,
@@ -230,7 +240,7 @@ absl::StatusOr<Tensor> Tensor::FromDataOr(const std::vector<T>& values,
         " values do not fill shape " + ShapeToString(shape) + " (" +
         std::to_string(NumElements(shape)) + " elements)");
   }
-  Tensor t = Empty(shape, DTypeOf<T>::value);
+  Tensor t = Uninitialized(shape, DTypeOf<T>::value);
   T* out = t.data<T>();
   for (size_t i = 0; i < values.size(); ++i) out[i] = values[i];
   return t;

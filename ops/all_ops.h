@@ -5,6 +5,7 @@
 #include "framework/autograd.h"
 #include "framework/op_registry.h"
 #include "framework/tensor.h"
+#include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/nn.h"

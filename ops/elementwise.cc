@@ -44,54 +44,54 @@ void BinaryStrided(BinaryKind kind, const BinaryPlan& plan, const double* a,
 // ---- user API ---------------------------------------------------------------
 
 Tensor Add(const Tensor& a, const Tensor& b) {
-  return CallOpOrDie("add", {a, b});
+  return CallOpOrDie(MG_OP_DEF("add"), {a, b});
 }
 Tensor Sub(const Tensor& a, const Tensor& b) {
-  return CallOpOrDie("sub", {a, b});
+  return CallOpOrDie(MG_OP_DEF("sub"), {a, b});
 }
 Tensor Mul(const Tensor& a, const Tensor& b) {
-  return CallOpOrDie("mul", {a, b});
+  return CallOpOrDie(MG_OP_DEF("mul"), {a, b});
 }
 Tensor Div(const Tensor& a, const Tensor& b) {
-  return CallOpOrDie("div", {a, b});
+  return CallOpOrDie(MG_OP_DEF("div"), {a, b});
 }
 Tensor Maximum(const Tensor& a, const Tensor& b) {
-  return CallOpOrDie("maximum", {a, b});
+  return CallOpOrDie(MG_OP_DEF("maximum"), {a, b});
 }
 Tensor Equal(const Tensor& a, const Tensor& b) {
-  return CallOpOrDie("equal", {a, b});
+  return CallOpOrDie(MG_OP_DEF("equal"), {a, b});
 }
 Tensor Greater(const Tensor& a, const Tensor& b) {
-  return CallOpOrDie("greater", {a, b});
+  return CallOpOrDie(MG_OP_DEF("greater"), {a, b});
 }
-Tensor Neg(const Tensor& x) { return CallOpOrDie("neg", {x}); }
-Tensor Exp(const Tensor& x) { return CallOpOrDie("exp", {x}); }
-Tensor Log(const Tensor& x) { return CallOpOrDie("log", {x}); }
-Tensor Sqrt(const Tensor& x) { return CallOpOrDie("sqrt", {x}); }
-Tensor Rsqrt(const Tensor& x) { return CallOpOrDie("rsqrt", {x}); }
-Tensor Sin(const Tensor& x) { return CallOpOrDie("sin", {x}); }
-Tensor Cos(const Tensor& x) { return CallOpOrDie("cos", {x}); }
-Tensor Sigmoid(const Tensor& x) { return CallOpOrDie("sigmoid", {x}); }
-Tensor Silu(const Tensor& x) { return CallOpOrDie("silu", {x}); }
+Tensor Neg(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("neg"), {x}); }
+Tensor Exp(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("exp"), {x}); }
+Tensor Log(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("log"), {x}); }
+Tensor Sqrt(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("sqrt"), {x}); }
+Tensor Rsqrt(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("rsqrt"), {x}); }
+Tensor Sin(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("sin"), {x}); }
+Tensor Cos(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("cos"), {x}); }
+Tensor Sigmoid(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("sigmoid"), {x}); }
+Tensor Silu(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("silu"), {x}); }
 Tensor Pow(const Tensor& x, double exponent) {
-  return CallOpOrDie("pow", {x}, {{"exponent", exponent}});
+  return CallOpOrDie(MG_OP_DEF("pow"), {x}, {{"exponent", exponent}});
 }
 Tensor Where(const Tensor& condition, const Tensor& a, const Tensor& b) {
-  return CallOpOrDie("where", {condition, a, b});
+  return CallOpOrDie(MG_OP_DEF("where"), {condition, a, b});
 }
 Tensor MaskedFill(const Tensor& x, const Tensor& mask, double value) {
   return Where(mask, ScalarLike(value, x), x);
 }
 Tensor Full(const Shape& shape, double value, DType dtype) {
   return CallOpOrDie(
-      "full", {},
+      MG_OP_DEF("full"), {},
       {{"shape", ShapeAttr{shape}}, {"value", value}, {"dtype", dtype}});
 }
 Tensor FullLike(const Tensor& x, double value) {
-  return CallOpOrDie("full_like", {x}, {{"value", value}});
+  return CallOpOrDie(MG_OP_DEF("full_like"), {x}, {{"value", value}});
 }
 Tensor Cast(const Tensor& x, DType dtype) {
-  return CallOpOrDie("cast", {x}, {{"dtype", dtype}});
+  return CallOpOrDie(MG_OP_DEF("cast"), {x}, {{"dtype", dtype}});
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return Add(a, b); }
@@ -121,7 +121,7 @@ KernelFn UnaryForward(UnaryKind kind, const char* param_attr = nullptr) {
   return [kind, param_attr](const KernelContext& ctx) {
     const Tensor x = DenseInput(ctx.inputs[0]);
     const double param = param_attr ? ctx.attrs.GetFloat(param_attr) : 0.0;
-    Tensor y = Tensor::Empty(x.shape(), x.dtype());
+    Tensor y = Tensor::Uninitialized(x.shape(), x.dtype());
     if (x.dtype() == DType::kFloat32) {
       UnaryContiguous(kind, param, x.data<float>(), y.data<float>(), x.numel());
     } else {
@@ -152,11 +152,19 @@ KernelFn BinaryForward(BinaryKind kind) {
     const Tensor& a = ctx.inputs[0];
     const Tensor& b = ctx.inputs[1];
     const Shape& shape = ctx.outputs[0].shape;
-    const Shape a_strides = BroadcastStrides(a, shape);
-    const Shape b_strides = BroadcastStrides(b, shape);
-    const BinaryPlan plan{static_cast<int>(shape.size()), shape.data(),
-                          a_strides.data(), b_strides.data()};
-    Tensor y = Tensor::Empty(shape, a.dtype());
+    // Broadcast strides on the stack (rank <= 16, checked at inference): no
+    // allocation beyond the output's, which matters for tiny tensors.
+    const int rank = static_cast<int>(shape.size());
+    int64_t a_strides[16], b_strides[16];
+    for (int d = 0; d < rank; ++d) {
+      const int da = d - (rank - a.dim()), db = d - (rank - b.dim());
+      a_strides[d] =
+          da < 0 || a.shape()[da] == 1 ? 0 : a.strides()[da];
+      b_strides[d] =
+          db < 0 || b.shape()[db] == 1 ? 0 : b.strides()[db];
+    }
+    const BinaryPlan plan{rank, shape.data(), a_strides, b_strides};
+    Tensor y = Tensor::Uninitialized(shape, a.dtype());
     if (a.dtype() == DType::kFloat32) {
       BinaryStrided(kind, plan, a.data<float>(), b.data<float>(),
                     y.data<float>());

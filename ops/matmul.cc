@@ -27,7 +27,7 @@ HWY_EXPORT(MatmulKernelF64);
 Tensor Matmul(const Tensor& a, const Tensor& b, bool transpose_a,
               bool transpose_b) {
   return CallOpOrDie(
-      "matmul", {a, b},
+      MG_OP_DEF("matmul"), {a, b},
       {{"transpose_a", transpose_a}, {"transpose_b", transpose_b}});
 }
 
@@ -121,7 +121,8 @@ std::vector<Tensor> MatmulForward(const KernelContext& ctx) {
   const Tensor& b = ctx.inputs[1];
   const bool ta = ctx.attrs.GetBool("transpose_a");
   const bool tb = ctx.attrs.GetBool("transpose_b");
-  Tensor y = Tensor::Empty(ctx.outputs[0].shape, a.dtype());
+  // The kernel writes every element (zeros when K = 0).
+  Tensor y = Tensor::Uninitialized(ctx.outputs[0].shape, a.dtype());
   if (a.dtype() == DType::kFloat32) {
     RunMatmul<float>(a, b, ta, tb, y);
   } else {

@@ -34,25 +34,25 @@ HWY_EXPORT(ScatterAddRowsF64);
 // ---- user API ---------------------------------------------------------------
 
 Tensor Dropout(const Tensor& x, double p, uint64_t seed) {
-  return CallOpOrDie("dropout", {x},
+  return CallOpOrDie(MG_OP_DEF("dropout"), {x},
                      {{"p", p}, {"seed", static_cast<int64_t>(seed)}});
 }
 
 Tensor CausalMask(int64_t rows, int64_t cols, int64_t offset, DType dtype) {
   return CallOpOrDie(
-      "causal_mask", {},
+      MG_OP_DEF("causal_mask"), {},
       {{"rows", rows}, {"cols", cols}, {"offset", offset}, {"dtype", dtype}});
 }
 
 // The index range check happens in the op's forward, which this call runs,
 // so it covers CallOp and loaded graphs as well.
 Tensor Embedding(const Tensor& weight, const Tensor& indices) {
-  return CallOpOrDie("embedding", {weight, indices});
+  return CallOpOrDie(MG_OP_DEF("embedding"), {weight, indices});
 }
 
 Tensor EmbeddingScatterAdd(const Tensor& grad, const Tensor& indices,
                            int64_t num_rows) {
-  return CallOpOrDie("embedding_scatter_add", {grad, indices},
+  return CallOpOrDie(MG_OP_DEF("embedding_scatter_add"), {grad, indices},
                      {{"num_rows", num_rows}});
 }
 

@@ -51,19 +51,19 @@ void RunSoftmax(bool log, const double* x, double* y, size_t outer, size_t n,
 // ---- user API ---------------------------------------------------------------
 
 Tensor Sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
-  return CallOpOrDie("sum", {x}, {{"axes", axes}, {"keepdim", keepdim}});
+  return CallOpOrDie(MG_OP_DEF("sum"), {x}, {{"axes", axes}, {"keepdim", keepdim}});
 }
 Tensor Mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
-  return CallOpOrDie("mean", {x}, {{"axes", axes}, {"keepdim", keepdim}});
+  return CallOpOrDie(MG_OP_DEF("mean"), {x}, {{"axes", axes}, {"keepdim", keepdim}});
 }
 Tensor Max(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
-  return CallOpOrDie("max", {x}, {{"axes", axes}, {"keepdim", keepdim}});
+  return CallOpOrDie(MG_OP_DEF("max"), {x}, {{"axes", axes}, {"keepdim", keepdim}});
 }
 Tensor Softmax(const Tensor& x, int64_t axis) {
-  return CallOpOrDie("softmax", {x}, {{"axis", axis}});
+  return CallOpOrDie(MG_OP_DEF("softmax"), {x}, {{"axis", axis}});
 }
 Tensor LogSoftmax(const Tensor& x, int64_t axis) {
-  return CallOpOrDie("log_softmax", {x}, {{"axis", axis}});
+  return CallOpOrDie(MG_OP_DEF("log_softmax"), {x}, {{"axis", axis}});
 }
 
 namespace {
@@ -347,7 +347,7 @@ KernelFn SoftmaxForward(bool log) {
     // The kernel walks [outer, n, inner] in place, so it needs dense rows.
     const Tensor x = input.is_contiguous() ? input : CopyToContiguous(input);
     const AxisSplit s = SplitAtAxis(x.shape(), ctx.attrs.GetInt("axis"));
-    Tensor y = Tensor::Empty(x.shape(), x.dtype());
+    Tensor y = Tensor::Uninitialized(x.shape(), x.dtype());  // all written
     if (x.dtype() == DType::kFloat32) {
       RunSoftmax(log, x.data<float>(), y.data<float>(), s.outer, s.n, s.inner);
     } else {

@@ -329,11 +329,11 @@ absl::StatusOr<std::pair<int, Shape>> ResolveConcat(
 // ---- user API ---------------------------------------------------------------
 
 Tensor Reshape(const Tensor& x, const Shape& shape) {
-  return CallOpOrDie("reshape", {x}, {{"shape", ShapeAttr{shape}}});
+  return CallOpOrDie(MG_OP_DEF("reshape"), {x}, {{"shape", ShapeAttr{shape}}});
 }
 
 Tensor Permute(const Tensor& x, const std::vector<int64_t>& dims) {
-  return CallOpOrDie("permute", {x}, {{"dims", dims}});
+  return CallOpOrDie(MG_OP_DEF("permute"), {x}, {{"dims", dims}});
 }
 
 Tensor Transpose(const Tensor& x, int64_t axis0, int64_t axis1) {
@@ -352,26 +352,26 @@ Tensor Transpose(const Tensor& x, int64_t axis0, int64_t axis1) {
 }
 
 Tensor Expand(const Tensor& x, const Shape& shape) {
-  return CallOpOrDie("expand", {x}, {{"shape", ShapeAttr{shape}}});
+  return CallOpOrDie(MG_OP_DEF("expand"), {x}, {{"shape", ShapeAttr{shape}}});
 }
 
 Tensor Slice(const Tensor& x, int64_t axis, int64_t start, int64_t end,
              int64_t step) {
-  return CallOpOrDie("slice", {x}, SliceAttrValues(axis, start, end, step));
+  return CallOpOrDie(MG_OP_DEF("slice"), {x}, SliceAttrValues(axis, start, end, step));
 }
 
 Tensor SliceScatter(const Tensor& x, const Shape& shape, int64_t axis,
                     int64_t start, int64_t end, int64_t step) {
   Attrs attrs = SliceAttrValues(axis, start, end, step);
   attrs.Set("shape", ShapeAttr{shape});
-  return CallOpOrDie("slice_scatter", {x}, std::move(attrs));
+  return CallOpOrDie(MG_OP_DEF("slice_scatter"), {x}, std::move(attrs));
 }
 
 Tensor Concat(const std::vector<Tensor>& xs, int64_t axis) {
-  return CallOpOrDie("concat", xs, {{"axis", axis}});
+  return CallOpOrDie(MG_OP_DEF("concat"), xs, {{"axis", axis}});
 }
 
-Tensor Contiguous(const Tensor& x) { return CallOpOrDie("contiguous", {x}); }
+Tensor Contiguous(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("contiguous"), {x}); }
 
 // ---- definitions ------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 #include "framework/tensor.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -43,6 +44,36 @@ TEST(TensorTest, CreationFillsValues) {
   EXPECT_EQ(t.At<int64_t>({2}), 6);
   EXPECT_EQ(Tensor::Scalar(3.0).dim(), 0);
   EXPECT_EQ(Tensor::Scalar(3.0).item(), 3.0);
+}
+
+// Storage of up to 64 bytes lives inside the Storage object, larger storage
+// on the heap; both start on a 64-byte boundary, and Empty zero-fills both
+// (also when the memory was used before).
+TEST(TensorTest, SmallAndLargeStorageAreAlignedAndZeroed) {
+  for (int round = 0; round < 3; ++round) {
+    for (int64_t n : {0, 1, 15, 16, 17, 1000}) {
+      {
+        Tensor dirty = Tensor::Full({n}, 7.0);  // reused by the next Empty
+      }
+      const Tensor t = Tensor::Empty({n});
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data<float>()) % 64, 0u) << n;
+      EXPECT_EQ(t.storage()->num_bytes(), static_cast<size_t>(n) * 4);
+      for (float v : t.ToVector<float>()) ASSERT_EQ(v, 0.0f) << n;
+    }
+  }
+}
+
+TEST(TensorTest, UninitializedIsContiguousAndWritable) {
+  for (int64_t n : {1, 16, 17, 300}) {
+    Tensor t = Tensor::Uninitialized({n, 3}, DType::kFloat64);
+    EXPECT_EQ(t.shape(), (Shape{n, 3}));
+    EXPECT_EQ(t.strides(), (Shape{3, 1}));
+    EXPECT_EQ(t.dtype(), DType::kFloat64);
+    EXPECT_TRUE(t.is_contiguous());
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data<double>()) % 64, 0u);
+    for (int64_t i = 0; i < 3 * n; ++i) t.data<double>()[i] = i;
+    EXPECT_EQ(t.ValueAt({n - 1, 2}), 3 * n - 1);
+  }
 }
 
 TEST(TensorTest, FromDataRejectsWrongCount) {

@@ -195,6 +195,41 @@ TEST(MatmulTest, LargerRectangular) {
   }
 }
 
+// Shapes on both sides of the packed kernel's blocks: K across one and two
+// 256-deep slices, row counts around the register tile (6 and 12 rows) and
+// column counts around its width (16 to 32 columns), all four forms.
+TEST(MatmulTest, PackedBlockBoundariesAllForms) {
+  const int64_t shapes[][3] = {
+      {29, 70, 257}, {12, 32, 256}, {13, 33, 513}, {61, 17, 300}};
+  uint64_t seed = 500;
+  for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+    for (int form = 0; form < 4; ++form) {
+      const bool ta = form & 1, tb = form & 2;
+      for (const auto& [m, n, k] : shapes) {
+        const Tensor a = Random(ta ? Shape{k, m} : Shape{m, k}, ++seed, dtype);
+        const Tensor b = Random(tb ? Shape{n, k} : Shape{k, n}, ++seed, dtype);
+        ExpectMatchesNaive(Matmul(a, b, ta, tb), a, b, ta, tb,
+                           "form " + std::to_string(form) + " " +
+                               std::to_string(m) + "x" + std::to_string(n) +
+                               "x" + std::to_string(k));
+      }
+    }
+  }
+}
+
+// Broadcast batch dimensions with matrices large enough for the packed,
+// threaded path: [2, 1, 40, 300] x [3, 300, 35] -> [2, 3, 40, 35].
+TEST(MatmulTest, LargeBroadcastBatches) {
+  for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+    const Tensor a = Random({2, 1, 40, 300}, 71, dtype);
+    const Tensor b = Random({3, 300, 35}, 72, dtype);
+    ExpectMatchesNaive(Matmul(a, b), a, b, false, false, "broadcast batches");
+    const Tensor bt = Random({3, 35, 300}, 73, dtype);
+    ExpectMatchesNaive(Matmul(a, bt, false, true), a, bt, false, true,
+                       "broadcast batches nt");
+  }
+}
+
 TEST(MatmulTest, TransposedViewsEqualTransposeFlags) {
   for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
     const Tensor a = TransposedView({5, 19}, 7, dtype);  // strides {1, 5}

@@ -37,6 +37,8 @@ double MedianSeconds(const std::function<void()>& fn, int min_runs = 5,
 struct Context {
   std::string filter;  // run only records whose name contains it
   bool quick = false;  // fewer sizes, for smoke runs in tests
+  // Thread counts for records measured per thread count (names end in _t<n>).
+  std::vector<int> threads = {1, 2};
   bool Wants(const std::string& name) const;
 };
 

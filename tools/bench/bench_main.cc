@@ -9,12 +9,16 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "tools/bench/bench.h"
 
 ABSL_FLAG(std::string, filter, "", "run only records whose name contains this");
 ABSL_FLAG(std::string, json, "", "also write the records as JSON to this file");
 ABSL_FLAG(bool, quick, false, "fewer and smaller cases (a smoke run)");
+ABSL_FLAG(std::vector<std::string>, threads,
+          std::vector<std::string>({"1", "2"}),
+          "comma-separated thread counts for the per-thread-count records");
 
 namespace minigraph::bench {
 namespace {
@@ -53,11 +57,22 @@ bool WriteJson(const std::string& path, const std::vector<Record>& records) {
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "minigraph benchmarks: each row against a baseline from the same run.\n"
-      "  bench [--filter SUBSTRING] [--json FILE] [--quick]");
+      "  bench [--filter SUBSTRING] [--json FILE] [--quick] [--threads 1,2]");
   absl::ParseCommandLine(argc, argv);
   Context context;
   context.filter = absl::GetFlag(FLAGS_filter);
   context.quick = absl::GetFlag(FLAGS_quick);
+  context.threads.clear();
+  for (const std::string& text : absl::GetFlag(FLAGS_threads)) {
+    int threads = 0;
+    if (!absl::SimpleAtoi(text, &threads) || threads < 1 || threads > 1024) {
+      std::fprintf(stderr,
+                   "bench: --threads: '%s' is not a thread count (1 to 1024)\n",
+                   text.c_str());
+      return 2;
+    }
+    context.threads.push_back(threads);
+  }
   std::vector<Record> records;
   std::printf("%-32s %12s %12s %-9s %7s  %-10s %s\n", "name", "ours",
               "baseline", "unit", "ratio", "baseline", "note");

@@ -1,0 +1,133 @@
+#include "framework/graph_stats.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace minigraph {
+namespace {
+
+int64_t Bytes(const ValueType& type) {
+  return NumElements(type.meta().shape) *
+         static_cast<int64_t>(DTypeSize(type.dtype));
+}
+
+std::string HumanBytes(int64_t bytes) {
+  if (bytes >= (int64_t{1} << 30)) {
+    return absl::StrFormat("%.2f GiB", bytes / double(int64_t{1} << 30));
+  }
+  if (bytes >= (int64_t{1} << 20)) {
+    return absl::StrFormat("%.2f MiB", bytes / double(int64_t{1} << 20));
+  }
+  if (bytes >= 1024) return absl::StrFormat("%.2f KiB", bytes / 1024.0);
+  return absl::StrCat(bytes, " B");
+}
+
+std::string HumanCount(int64_t n) {
+  if (n >= 1000000000) return absl::StrFormat("%.2f G", n / 1e9);
+  if (n >= 1000000) return absl::StrFormat("%.2f M", n / 1e6);
+  if (n >= 1000) return absl::StrFormat("%.2f k", n / 1e3);
+  return absl::StrCat(n);
+}
+
+// matmul: output [..., M, N] and a contracted length K read from input a.
+int64_t MatmulFlops(const GraphNode& node,
+                    const std::vector<ValueType>& input_types) {
+  const std::vector<int64_t> a = input_types[0].meta().shape;
+  if (a.size() < 2 || node.outputs.empty()) return 0;
+  const AttrValue* ta = node.attrs.Find("transpose_a");
+  const bool transpose_a =
+      ta != nullptr && TypeOf(*ta) == AttrType::kBool && std::get<bool>(*ta);
+  const int64_t k = transpose_a ? a[a.size() - 2] : a[a.size() - 1];
+  return 2 * NumElements(node.outputs[0].meta().shape) * k;
+}
+
+}  // namespace
+
+GraphStats ComputeGraphStats(const Graph& graph) {
+  GraphStats stats;
+  for (const GraphParameter& param : graph.parameters) {
+    stats.parameter_count += NumElements(param.type.meta().shape);
+    stats.parameter_bytes += Bytes(param.type);
+  }
+  // Last reader of every node output, by node index.
+  std::unordered_map<std::string, size_t> last_use;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (const TensorRef& ref : graph.nodes[i].inputs) {
+      last_use[ref.ToString()] = i;
+    }
+  }
+  for (const GraphOutput& output : graph.outputs) {
+    last_use[output.value.ToString()] = graph.nodes.size();
+  }
+  std::vector<std::vector<int64_t>> frees(graph.nodes.size() + 1);
+  int64_t live = 0;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const GraphNode& node = graph.nodes[i];
+    ++stats.nodes_by_op[node.op];
+    (node.role == NodeRole::kForward ? stats.forward_nodes
+                                     : stats.gradient_nodes)++;
+    NodeCost cost{node.name, node.op, 0, 0};
+    std::vector<ValueType> input_types;
+    for (const TensorRef& ref : node.inputs) {
+      absl::StatusOr<ValueType> type = graph.TypeOf(ref);
+      if (type.ok()) {
+        cost.bytes += Bytes(*type);
+        input_types.push_back(*type);
+      }
+    }
+    int64_t output_elements = 0;
+    for (size_t o = 0; o < node.outputs.size(); ++o) {
+      const int64_t bytes = Bytes(node.outputs[o]);
+      cost.bytes += bytes;
+      output_elements += NumElements(node.outputs[o].meta().shape);
+      live += bytes;
+      auto it =
+          last_use.find(TensorRef{node.name, static_cast<int>(o)}.ToString());
+      // An output nobody reads is freed right away.
+      const size_t freed_after = it == last_use.end() ? i : it->second;
+      frees[freed_after].push_back(bytes);
+    }
+    cost.flops = node.op == "matmul" && input_types.size() == 2
+                     ? MatmulFlops(node, input_types)
+                     : output_elements;
+    stats.peak_activation_bytes = std::max(stats.peak_activation_bytes, live);
+    for (int64_t bytes : frees[i]) live -= bytes;
+    stats.total_flops += cost.flops;
+    stats.total_bytes += cost.bytes;
+    stats.nodes.push_back(std::move(cost));
+  }
+  return stats;
+}
+
+std::string GraphStats::ToString() const {
+  std::string out =
+      absl::StrCat("nodes: ", forward_nodes + gradient_nodes, " (",
+                   forward_nodes, " forward, ", gradient_nodes, " gradient)\n");
+  for (const auto& [op, count] : nodes_by_op) {
+    absl::StrAppend(&out, absl::StrFormat("  %-24s %6d\n", op, count));
+  }
+  absl::StrAppend(&out, "parameters: ", parameter_count, " elements (",
+                  HumanBytes(parameter_bytes), ")\n");
+  absl::StrAppend(&out, "\n",
+                  absl::StrFormat("%-40s %-20s %14s %14s\n", "node", "op",
+                                  "FLOPs", "bytes"));
+  for (const NodeCost& node : nodes) {
+    absl::StrAppend(&out, absl::StrFormat("%-40s %-20s %14d %14d\n", node.name,
+                                          node.op, node.flops, node.bytes));
+  }
+  absl::StrAppend(&out, "\ntotal FLOPs: ", total_flops, " (",
+                  HumanCount(total_flops),
+                  "FLOP; 2*M*N*K per matmul, one per "
+                  "output element otherwise)\n");
+  absl::StrAppend(&out, "total bytes read and written: ", total_bytes, " (",
+                  HumanBytes(total_bytes), ")\n");
+  absl::StrAppend(&out,
+                  "peak activation memory (estimate): ", peak_activation_bytes,
+                  " (", HumanBytes(peak_activation_bytes), ")\n");
+  return out;
+}
+
+}  // namespace minigraph

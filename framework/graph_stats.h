@@ -1,0 +1,48 @@
+// Counting what a graph does: nodes by op, parameters, estimated FLOPs and
+// bytes moved per node, and an estimate of peak activation memory.
+#ifndef MINIGRAPH_FRAMEWORK_GRAPH_STATS_H_
+#define MINIGRAPH_FRAMEWORK_GRAPH_STATS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "framework/graph.h"
+
+namespace minigraph {
+
+struct NodeCost {
+  std::string name;
+  std::string op;
+  // Estimate: 2*M*N*K per matmul (times its batch), one per output element
+  // for every other op.
+  int64_t flops = 0;
+  // Bytes of all inputs read plus all outputs written.
+  int64_t bytes = 0;
+};
+
+struct GraphStats {
+  std::map<std::string, int> nodes_by_op;
+  int forward_nodes = 0;
+  int gradient_nodes = 0;
+  int64_t parameter_count = 0;  // elements over all parameters
+  int64_t parameter_bytes = 0;
+  std::vector<NodeCost> nodes;  // in graph order
+  int64_t total_flops = 0;
+  int64_t total_bytes = 0;
+  // Largest sum of node outputs alive at once when the nodes run in graph
+  // order, an output living until its last reader (graph outputs to the
+  // end). Views are counted as if they were copies, so this is an upper
+  // estimate.
+  int64_t peak_activation_bytes = 0;
+
+  // A readable report: per-op counts, per-node table, totals.
+  std::string ToString() const;
+};
+
+GraphStats ComputeGraphStats(const Graph& graph);
+
+}  // namespace minigraph
+
+#endif  // MINIGRAPH_FRAMEWORK_GRAPH_STATS_H_

@@ -1,0 +1,374 @@
+// Fused attention: kernel dispatch, the user API and the one definition of
+// each op (flash_attention, flash_attention_backward).
+
+// Highway re-includes this file once per compiled target.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/attention.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "ops/attention-inl.h"
+
+#if HWY_ONCE
+
+#include <cmath>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/strings/str_cat.h"
+#include "framework/op_registry.h"
+#include "framework/thread_pool.h"
+#include "ops/attention.h"
+#include "ops/attention_composed.h"
+#include "ops/op_helpers.h"
+
+namespace minigraph {
+
+HWY_EXPORT(FlashForwardF32);
+HWY_EXPORT(FlashForwardF64);
+HWY_EXPORT(FlashBackwardF32);
+HWY_EXPORT(FlashBackwardF64);
+
+// ---- user API ---------------------------------------------------------------
+
+namespace {
+
+Attrs AttentionAttrs(bool causal, double scale, int64_t block_size) {
+  return {{"causal", causal}, {"scale", scale}, {"block_size", block_size}};
+}
+
+}  // namespace
+
+Tensor FlashAttention(const Tensor& q, const Tensor& k, const Tensor& v,
+                      bool causal, double scale, int64_t block_size) {
+  return CallOpOrDie("flash_attention", {q, k, v},
+                     AttentionAttrs(causal, scale, block_size));
+}
+
+FlashAttentionOutputs FlashAttentionWithLse(const Tensor& q, const Tensor& k,
+                                            const Tensor& v, bool causal,
+                                            double scale, int64_t block_size) {
+  std::vector<Tensor> out = ValueOrDie(CallOp(
+      "flash_attention", {q, k, v}, AttentionAttrs(causal, scale, block_size)));
+  return {out[0], out[1]};
+}
+
+FlashAttentionGrads FlashAttentionBackward(const Tensor& q, const Tensor& k,
+                                           const Tensor& v, const Tensor& y,
+                                           const Tensor& lse, const Tensor& dy,
+                                           const Tensor& dlse, bool causal,
+                                           double scale, int64_t block_size) {
+  std::vector<Tensor> out =
+      ValueOrDie(CallOp("flash_attention_backward", {q, k, v, y, lse, dy, dlse},
+                        AttentionAttrs(causal, scale, block_size)));
+  return {out[0], out[1], out[2]};
+}
+
+namespace {
+
+// ---- inference --------------------------------------------------------------
+
+// Tiles larger than this buy nothing and would only inflate the per-task
+// buffers.
+constexpr int64_t kMaxBlock = 1024;
+
+std::vector<AttrDef> AttentionAttrDefs() {
+  return {
+      {"causal", AttrType::kBool, AttrValue(true),
+       "query i sees key j only when j <= i + (Tk - Tq)"},
+      {"scale", AttrType::kFloat, std::nullopt,
+       "multiplies q.k before the softmax (usually 1 / sqrt(head_dim))"},
+      {"block_size", AttrType::kInt, AttrValue(kFlashAttentionBlock),
+       "queries and keys per tile, 1 to 1024 (changes only rounding)"},
+  };
+}
+
+absl::Status CheckRank4(const TensorMeta& meta, const char* name,
+                        const char* layout) {
+  MG_RETURN_IF_ERROR(CheckFloat(meta, name));
+  if (meta.shape.size() != 4) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, " must be ", layout, ", got ", ShapeToString(meta.shape)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSameDType(const TensorMeta& meta, const char* name,
+                            DType dtype) {
+  if (meta.dtype != dtype) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " is ", DTypeName(meta.dtype), " but q is ",
+                     DTypeName(dtype), " (convert one with cast)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckShape(const TensorMeta& meta, const char* name,
+                        const Shape& expected, const char* why) {
+  if (meta.shape != expected) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " must be ", ShapeToString(expected), " (", why,
+                     "), got ", ShapeToString(meta.shape)));
+  }
+  return absl::OkStatus();
+}
+
+// Checks q, k, v (inputs 0 to 2) and the attributes; returns the sizes.
+absl::StatusOr<AttentionDims> InferDims(const InferContext& ctx) {
+  const TensorMeta& q = ctx.inputs[0];
+  const TensorMeta& k = ctx.inputs[1];
+  const TensorMeta& v = ctx.inputs[2];
+  MG_RETURN_IF_ERROR(CheckRank4(q, "q", "[batch, q_heads, q_len, head_dim]"));
+  MG_RETURN_IF_ERROR(CheckRank4(k, "k", "[batch, kv_heads, kv_len, head_dim]"));
+  MG_RETURN_IF_ERROR(CheckSameDType(k, "k", q.dtype));
+  MG_RETURN_IF_ERROR(CheckSameDType(v, "v", q.dtype));
+  MG_RETURN_IF_ERROR(CheckShape(v, "v", k.shape, "the shape of k"));
+  AttentionDims dims;
+  dims.batch = q.shape[0];
+  dims.q_heads = q.shape[1];
+  dims.q_len = q.shape[2];
+  dims.head_dim = q.shape[3];
+  dims.kv_heads = k.shape[1];
+  dims.kv_len = k.shape[2];
+  dims.causal = ctx.attrs.GetBool("causal");
+  dims.scale = ctx.attrs.GetFloat("scale");
+  dims.block = ctx.attrs.GetInt("block_size");
+  const std::string shapes = absl::StrCat("q ", ShapeToString(q.shape), ", k ",
+                                          ShapeToString(k.shape));
+  if (k.shape[0] != dims.batch || k.shape[3] != dims.head_dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("q and k must agree in batch (dimension 0) and head_dim "
+                     "(dimension 3): ",
+                     shapes));
+  }
+  if (dims.head_dim == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("head_dim must be >= 1: ", shapes));
+  }
+  if (dims.kv_heads == 0 || dims.q_heads % dims.kv_heads != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "q_heads (", dims.q_heads, ") must be a multiple of kv_heads (",
+        dims.kv_heads, ") and kv_heads must be >= 1: ", shapes));
+  }
+  if (dims.q_len > 0 && dims.kv_len == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("k has no keys for ", dims.q_len, " queries: ", shapes));
+  }
+  if (dims.causal && dims.kv_len < dims.q_len) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "causal attention needs kv_len >= q_len (the diagonal is aligned to "
+        "the last key, so the first ",
+        dims.q_len - dims.kv_len, " queries would see no key): ", shapes));
+  }
+  if (!std::isfinite(dims.scale)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("scale must be finite, got ", dims.scale));
+  }
+  if (dims.block < 1 || dims.block > kMaxBlock) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block_size must be in [1, ", kMaxBlock, "], got ", dims.block));
+  }
+  return dims;
+}
+
+// ---- dispatch ---------------------------------------------------------------
+
+// Splits [0, tasks) into contiguous ranges, one per thread of the pool, and
+// calls fn(begin, end) for each. Tasks are independent (each writes its own
+// outputs with the same operations whatever the split), so results do not
+// depend on the thread count.
+void ForEachTaskRange(const AttentionDims& dims, int64_t tasks,
+                      absl::FunctionRef<void(int64_t, int64_t)> fn) {
+  // Without queries or keys there is nothing to compute: the outputs keep
+  // the zeros they were created with.
+  if (dims.q_len == 0 || dims.kv_len == 0) return;
+  ParallelFor(tasks, /*min_chunk=*/1, fn);
+}
+
+template <typename T>
+AttentionOperand<T> Operand(const Tensor& t) {
+  AttentionOperand<T> op;
+  op.data = t.data<T>();
+  for (int i = 0; i < 4; ++i) op.strides[i] = t.strides()[i];
+  return op;
+}
+
+template <typename T>
+AttentionRowOperand<T> RowOperand(const Tensor& t) {
+  AttentionRowOperand<T> op;
+  op.data = t.data<T>();
+  for (int i = 0; i < 3; ++i) op.strides[i] = t.strides()[i];
+  return op;
+}
+
+template <typename T>
+void RunForward(const AttentionDims& dims, const std::vector<Tensor>& in,
+                Tensor& y, Tensor& lse) {
+  AttentionForwardArgs<T> args;
+  args.q = Operand<T>(in[0]);
+  args.k = Operand<T>(in[1]);
+  args.v = Operand<T>(in[2]);
+  args.y = y.data<T>();
+  args.lse = lse.data<T>();
+  ForEachTaskRange(
+      dims, dims.batch * dims.q_heads, [&](int64_t begin, int64_t end) {
+        if constexpr (std::is_same_v<T, float>) {
+          HWY_DYNAMIC_DISPATCH(FlashForwardF32)(dims, args, begin, end);
+        } else {
+          HWY_DYNAMIC_DISPATCH(FlashForwardF64)(dims, args, begin, end);
+        }
+      });
+}
+
+template <typename T>
+void RunBackward(const AttentionDims& dims, const std::vector<Tensor>& in,
+                 Tensor& dq, Tensor& dk, Tensor& dv) {
+  AttentionBackwardArgs<T> args;
+  args.q = Operand<T>(in[0]);
+  args.k = Operand<T>(in[1]);
+  args.v = Operand<T>(in[2]);
+  args.y = Operand<T>(in[3]);
+  args.lse = RowOperand<T>(in[4]);
+  args.dy = Operand<T>(in[5]);
+  args.dlse = RowOperand<T>(in[6]);
+  args.dq = dq.data<T>();
+  args.dk = dk.data<T>();
+  args.dv = dv.data<T>();
+  ForEachTaskRange(
+      dims, dims.batch * dims.kv_heads, [&](int64_t begin, int64_t end) {
+        if constexpr (std::is_same_v<T, float>) {
+          HWY_DYNAMIC_DISPATCH(FlashBackwardF32)(dims, args, begin, end);
+        } else {
+          HWY_DYNAMIC_DISPATCH(FlashBackwardF64)(dims, args, begin, end);
+        }
+      });
+}
+
+// The kernels write every element of every output when there are queries
+// and keys; otherwise they do not run and the outputs stay zero.
+Tensor NewOutput(const AttentionDims& dims, const TensorMeta& meta) {
+  return dims.q_len > 0 && dims.kv_len > 0
+             ? Tensor::Uninitialized(meta.shape, meta.dtype)
+             : Tensor::Zeros(meta.shape, meta.dtype);
+}
+
+AttentionDims DimsOf(const std::vector<Tensor>& in, const Attrs& attrs) {
+  AttentionDims dims;
+  dims.batch = in[0].shape()[0];
+  dims.q_heads = in[0].shape()[1];
+  dims.q_len = in[0].shape()[2];
+  dims.head_dim = in[0].shape()[3];
+  dims.kv_heads = in[1].shape()[1];
+  dims.kv_len = in[1].shape()[2];
+  dims.causal = attrs.GetBool("causal");
+  dims.scale = attrs.GetFloat("scale");
+  dims.block = attrs.GetInt("block_size");
+  return dims;
+}
+
+}  // namespace
+
+// ---- flash_attention --------------------------------------------------------
+
+MG_REGISTER_OP(flash_attention) {
+  OpDef def;
+  def.name = "flash_attention";
+  def.summary =
+      "y = softmax(scale q k^T + causal mask) v and its row log-sum-exp, "
+      "tiled (GQA: q [B,Hq,Tq,D], k, v [B,Hkv,Tk,D])";
+  def.inputs = {"q", "k", "v"};
+  def.outputs = {"y", "lse"};
+  def.attrs = AttentionAttrDefs();
+  def.infer =
+      [](const InferContext& ctx) -> absl::StatusOr<std::vector<TensorMeta>> {
+    MG_ASSIGN_OR_RETURN(AttentionDims dims, InferDims(ctx));
+    const DType dtype = ctx.inputs[0].dtype;
+    return std::vector<TensorMeta>{
+        {dtype, ctx.inputs[0].shape},
+        {dtype, {dims.batch, dims.q_heads, dims.q_len}}};
+  };
+  def.forward = [](const KernelContext& ctx) {
+    const std::vector<Tensor> in(ctx.inputs.begin(), ctx.inputs.end());
+    const AttentionDims dims = DimsOf(in, ctx.attrs);
+    Tensor y = NewOutput(dims, ctx.outputs[0]);
+    Tensor lse = NewOutput(dims, ctx.outputs[1]);
+    if (y.dtype() == DType::kFloat32) {
+      RunForward<float>(dims, in, y, lse);
+    } else {
+      RunForward<double>(dims, in, y, lse);
+    }
+    return std::vector<Tensor>{y, lse};
+  };
+  // With P = softmax(S), S = scale q k^T + mask: dv = P^T dy,
+  // dS = P * (dy v^T - rowsum(dy * y) + dlse), dq = scale dS k,
+  // dk = scale dS^T q; all inside the fused backward op, which recomputes P
+  // tile by tile from lse.
+  def.backward = [](const GradContext& c) {
+    const FlashAttentionGrads g = FlashAttentionBackward(
+        c.input(0), c.input(1), c.input(2), c.output(0), c.output(1),
+        c.grad_output(0), c.grad_output(1), c.attrs.GetBool("causal"),
+        c.attrs.GetFloat("scale"), c.attrs.GetInt("block_size"));
+    return Grads{g.dq, g.dk, g.dv};
+  };
+  def.reference = AttentionForwardReference;
+  def.samples = AttentionForwardSamples;
+  return def;
+}
+
+// ---- flash_attention_backward -----------------------------------------------
+
+MG_REGISTER_OP(flash_attention_backward) {
+  OpDef def;
+  def.name = "flash_attention_backward";
+  def.summary =
+      "dq, dk, dv of <dy, y> + <dlse, lse> for flash_attention, recomputing "
+      "P = exp(scale q k^T - lse) tile by tile";
+  def.inputs = {"q", "k", "v", "y", "lse", "dy", "dlse"};
+  def.outputs = {"dq", "dk", "dv"};
+  def.attrs = AttentionAttrDefs();
+  def.infer =
+      [](const InferContext& ctx) -> absl::StatusOr<std::vector<TensorMeta>> {
+    MG_ASSIGN_OR_RETURN(AttentionDims dims, InferDims(ctx));
+    const TensorMeta& q = ctx.inputs[0];
+    const Shape rows = {dims.batch, dims.q_heads, dims.q_len};
+    const char* const names[] = {"y", "lse", "dy", "dlse"};
+    for (int i = 3; i < 7; ++i) {
+      const TensorMeta& meta = ctx.inputs[i];
+      MG_RETURN_IF_ERROR(CheckFloat(meta, names[i - 3]));
+      MG_RETURN_IF_ERROR(CheckSameDType(meta, names[i - 3], q.dtype));
+      const bool per_row = i == 4 || i == 6;
+      MG_RETURN_IF_ERROR(
+          CheckShape(meta, names[i - 3], per_row ? rows : q.shape,
+                     per_row ? "[batch, q_heads, q_len], one per query row"
+                             : "the shape of q"));
+    }
+    return std::vector<TensorMeta>{q, ctx.inputs[1], ctx.inputs[2]};
+  };
+  def.forward = [](const KernelContext& ctx) {
+    const std::vector<Tensor> in(ctx.inputs.begin(), ctx.inputs.end());
+    const AttentionDims dims = DimsOf(in, ctx.attrs);
+    Tensor dq = NewOutput(dims, ctx.outputs[0]);
+    Tensor dk = NewOutput(dims, ctx.outputs[1]);
+    Tensor dv = NewOutput(dims, ctx.outputs[2]);
+    if (dq.dtype() == DType::kFloat32) {
+      RunBackward<float>(dims, in, dq, dk, dv);
+    } else {
+      RunBackward<double>(dims, in, dq, dk, dv);
+    }
+    return std::vector<Tensor>{dq, dk, dv};
+  };
+  // Second order: the vector-Jacobian product of (dq, dk, dv) with respect
+  // to all seven inputs, y and lse treated as independent inputs (which they
+  // are to this op; through flash_attention's rule they carry their own
+  // dependence on q, k, v back to it). Written in primitive ops; see
+  // attention_composed.h for the formulas.
+  def.backward = FlashAttentionBackwardVjp;
+  def.reference = AttentionBackwardReference;
+  def.samples = AttentionBackwardSamples;
+  return def;
+}
+
+}  // namespace minigraph
+
+#endif  // HWY_ONCE

@@ -1,0 +1,63 @@
+#include "tools/minigraph/common_flags.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "framework/dtype.h"
+
+ABSL_FLAG(std::string, model, "",
+          "build the graph from a registered model (e.g. attention) instead "
+          "of reading a graph file");
+ABSL_FLAG(int64_t, batch, 1, "batch size B of the model's example input");
+ABSL_FLAG(int64_t, seq, 8, "sequence length T of the model's example input");
+ABSL_FLAG(std::string, dtype, "",
+          "float32 or float64 (default: float32; float64 for gradcheck)");
+ABSL_FLAG(uint64_t, seed, 0, "seed for parameters and example inputs");
+ABSL_FLAG(std::vector<std::string>, set, {},
+          "model settings as key=value,... (e.g. heads=8,kv_heads=2)");
+ABSL_FLAG(std::string, output, "",
+          "file to write (written whole through a temporary file; "
+          "default: standard output where that makes sense)");
+ABSL_FLAG(std::string, format, "summary",
+          "summary, pbtxt, json, pb, dot or svg");
+ABSL_FLAG(std::string, inputs, "",
+          "safetensors file with the graph's inputs (and any parameters)");
+ABSL_FLAG(bool, backward, false,
+          "use the gradient graph (forward and backward nodes) instead of "
+          "the forward graph");
+ABSL_FLAG(bool, weights, false,
+          "store parameter values in a written graph file");
+
+namespace minigraph::cli {
+
+absl::StatusOr<ModelOptions> ModelOptionsFromFlags(DType default_dtype) {
+  ModelOptions options;
+  options.batch = absl::GetFlag(FLAGS_batch);
+  options.seq = absl::GetFlag(FLAGS_seq);
+  if (options.batch <= 0 || options.seq <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--batch and --seq must be positive, got ", options.batch,
+                     " and ", options.seq));
+  }
+  options.dtype = default_dtype;
+  const std::string dtype = absl::GetFlag(FLAGS_dtype);
+  if (!dtype.empty()) {
+    absl::StatusOr<DType> parsed = ParseDType(dtype);
+    if (!parsed.ok() || !IsFloating(*parsed)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--dtype must be float32 or float64, got '", dtype, "'"));
+    }
+    options.dtype = *parsed;
+  }
+  options.seed = absl::GetFlag(FLAGS_seed);
+  for (const std::string& item : absl::GetFlag(FLAGS_set)) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--set expects key=value, got '", item, "'"));
+    }
+    options.settings[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return options;
+}
+
+}  // namespace minigraph::cli
