@@ -111,9 +111,11 @@ void SingleVersusMultiHead() {
     }
   }
   std::printf(
-      "Same parameter count (4 x 64 x 64), but the eight heads each choose "
-      "their own\nkeys: every head mixes the sequence its own way, where one "
-      "head has one pattern.\n");
+      "One head and eight heads of 8 have the same parameter count (4 x 64 "
+      "x 64), but\nthe eight heads each choose their own keys: every head "
+      "mixes the sequence its own\nway, where one head has one pattern. GQA "
+      "shares each K/V projection between 4\nquery heads, so its k_proj and "
+      "v_proj are a quarter of the size.\n");
   const std::string path = OutputPath("exp3_heads.svg");
   MG_CHECK_OK(WriteTextFile(
       path, RenderHeatmapSvg(panels,

@@ -4,6 +4,7 @@
 // pass, dropout, loading from a checkpoint, and errors.
 #include "models/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <ostream>
@@ -270,7 +271,8 @@ TEST(AttentionTest, FusedPathMatchesComposedOutputsAndGradients) {
       Generator gen(31);
       const Attention attention =
           ValueOrDie(Attention::Create(config, gen, dtype));
-      const Tensor x = Tensor::Randn({2, 6, 16}, gen, dtype);
+      Tensor x = Tensor::Randn({2, 6, 16}, gen, dtype);
+      x.set_requires_grad(true);
       const double tol = dtype == DType::kFloat64 ? 1e-12 : 2e-5;
       std::vector<std::vector<double>> outputs, grads;
       for (AttentionPath path :
@@ -282,7 +284,7 @@ TEST(AttentionTest, FusedPathMatchesComposedOutputsAndGradients) {
         EXPECT_EQ(out.fused, path == AttentionPath::kAuto);
         outputs.push_back(out.y.ToVector<double>());
         const std::vector<Tensor> params = {
-            attention.weights().q_proj, attention.weights().k_proj,
+            x, attention.weights().q_proj, attention.weights().k_proj,
             attention.weights().v_proj, attention.weights().o_proj};
         const std::vector<Tensor> g =
             ValueOrDie(Gradients({Sum(out.y * out.y)}, params));
@@ -363,6 +365,26 @@ TEST(AttentionTest, DropoutOnlyInTrainingAndSeeded) {
   for (double e : a) zeros += e == 0.0;
   EXPECT_GT(zeros, 20);
   EXPECT_LT(zeros, 76);
+
+  // The output dropout is the one of seed + 1: its mask, read off a tensor
+  // of ones, zeroes exactly those outputs. Were the attention weights not
+  // dropped too, every kept output would be the eval output / (1 - p).
+  train.dropout_seed = 77;
+  const std::vector<double> output_mask =
+      Dropout(Tensor::Ones({1, 6, 16}, DType::kFloat64), 0.5, 78)
+          .ToVector<double>();
+  ASSERT_EQ(output_mask.size(), a.size());
+  double largest_weight_dropout_effect = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (output_mask[i] == 0.0) {
+      EXPECT_EQ(a[i], 0.0) << "output " << i;
+    } else {
+      EXPECT_EQ(output_mask[i], 2.0);
+      largest_weight_dropout_effect =
+          std::max(largest_weight_dropout_effect, std::abs(a[i] - 2.0 * eval[i]));
+    }
+  }
+  EXPECT_GT(largest_weight_dropout_effect, 1e-3);
 }
 
 TEST(AttentionTest, LoadsWithAPrefixAndNamesMissingOrMisshapedTensors) {

@@ -89,8 +89,8 @@ for ext in pbtxt json; do
     fail "summary of tiny.${ext} differs from tiny.pb's"
 done
 # Conversions: pbtxt -> json -> pb give the same graph.
-mg 0 dump "${DIR}/tiny.pbtxt" --format json --weights --output "${DIR}/conv.json"
-mg 0 dump "${DIR}/conv.json" --format pb --weights --output "${DIR}/conv.pb"
+mg 0 dump "${DIR}/tiny.pbtxt" --format json --with-weights --output "${DIR}/conv.json"
+mg 0 dump "${DIR}/conv.json" --format pb --with-weights --output "${DIR}/conv.pb"
 mg 0 dump "${DIR}/conv.pb" && cmp -s "${OUT}" "${DIR}/summary_pb.txt" ||
   fail "summary after pbtxt -> json -> pb differs"
 mg 0 dump "${DIR}/tiny.pb" --backward --format summary &&
@@ -98,11 +98,11 @@ mg 0 dump "${DIR}/tiny.pb" --backward --format summary &&
 mg 0 dump "${DIR}/tiny.pb" --backward --format dot &&
   has "${OUT}" "subgraph cluster_forward" && has "${OUT}" "subgraph cluster_backward"
 # Stored tensors: the constant 0.5 always, the three parameters with
-# --weights only.
+# --with-weights only.
 count_data() { grep -c 'data:' "${OUT}"; }
 mg 0 dump "${DIR}/tiny.pb" --format=pbtxt && has "${OUT}" "format_version: 1" &&
   { [[ "$(count_data)" == 1 ]] || fail "pbtxt without weights stores $(count_data) tensors"; }
-mg 0 dump "${DIR}/tiny.pb" --format=pbtxt --weights &&
+mg 0 dump "${DIR}/tiny.pb" --format=pbtxt --with-weights &&
   { [[ "$(count_data)" == 4 ]] || fail "pbtxt with weights stores $(count_data) tensors"; }
 if command -v dot >/dev/null; then
   mg 0 dump "${DIR}/tiny.pb" --backward --format svg --out "${DIR}/tiny.svg" &&
@@ -142,6 +142,29 @@ mg 2 run "${DIR}/tiny.pb" --inputs "${DIR}/nonexistent.safetensors" \
   absent "${DIR}/ne.safetensors"
 mg 2 run "${DIR}/tiny.pb" --inputs "${DIR}/inputs.safetensors" &&
   has "${ERR}" "--output OUT.safetensors is required"
+
+# ---- bad safetensors inputs: exit 2, the file named, nothing written -------
+st_size=$(stat -c %s "${DIR}/inputs.safetensors")
+: >"${DIR}/empty.safetensors"
+# The last 16 bytes of x's data missing: the header promises more.
+head -c $((st_size - 16)) "${DIR}/inputs.safetensors" \
+  >"${DIR}/truncated.safetensors"
+# Bytes 12 to 15 sit inside the JSON header (it starts at byte 8).
+cp "${DIR}/inputs.safetensors" "${DIR}/corrupted.safetensors"
+printf '\xff\xff\xff\xff' |
+  dd of="${DIR}/corrupted.safetensors" bs=1 seek=12 conv=notrunc status=none
+declare -A st_expect=(
+  [empty.safetensors]="the file has 0 bytes, expected at least 8"
+  [truncated.safetensors]="run past the end of the data buffer"
+  [corrupted.safetensors]="the header is not valid JSON"
+)
+for file in "${!st_expect[@]}"; do
+  mg 2 run "${DIR}/tiny.pb" --inputs "${DIR}/${file}" \
+    --output "${DIR}/st_out.safetensors" &&
+    has "${ERR}" "${DIR}/${file}: invalid safetensors file" &&
+    has "${ERR}" "${st_expect[${file}]}" &&
+    absent "${DIR}/st_out.safetensors"
+done
 
 # ---- bad graph files: exit 2, the file named, nothing written --------------
 pb_size=$(stat -c %s "${DIR}/tiny.pb")
@@ -203,21 +226,20 @@ mg 0 gradcheck --op matmul --no-second-order && has "${OUT}" "matmul / "
 mg 2 gradcheck --op frobnicate && has "${ERR}" "unknown op 'frobnicate'"
 mg 2 gradcheck --op equal && has "${ERR}" "no gradient"
 
-# ---- the registered attention model, when linked --------------------------
-if "${MG}" dump --model attention --seq 4 >/dev/null 2>&1; then
-  mg 0 dump --model attention --batch 2 --seq 4 &&
-    has "${OUT}" "input x : float32[B, T, 512]"
-  mg 0 dump --model attention --seq 4 --backward --format summary &&
-    has "${OUT}" "# grad of"
-  mg 0 stats --model attention --seq 4 && has "${OUT}" "matmul"
-  mg 0 demo --seq 4 --output-dir "${DIR}/demo" &&
-    has "${OUT}" "demo: all checks passed"
-  for f in forward.pb forward.pbtxt backward.pb backward.pbtxt; do
-    checks=$((checks + 1))
-    [[ -s "${DIR}/demo/${f}" ]] || fail "demo did not write ${f}"
-  done
-  mg 2 dump --model attention --set heads=0 && has "${ERR}" "heads"
-fi
+# ---- the registered attention model (linked into the binary) ---------------
+mg 0 dump --model attention --batch 2 --seq 4 &&
+  has "${OUT}" "input x : float32[B, T, 512]"
+mg 0 dump --model attention --seq 4 --backward --format summary &&
+  has "${OUT}" "# grad of"
+mg 0 stats --model attention --seq 4 && has "${OUT}" "matmul"
+mg 0 demo --seq 4 --output-dir "${DIR}/demo" &&
+  has "${OUT}" "demo: all checks passed" &&
+  lacks "${OUT}" "DIFFERS"
+for f in forward.pb forward.pbtxt backward.pb backward.pbtxt; do
+  checks=$((checks + 1))
+  [[ -s "${DIR}/demo/${f}" ]] || fail "demo did not write ${f}"
+done
+mg 2 dump --model attention --set heads=0 && has "${ERR}" "heads"
 mg 2 dump --model no_such_model && has "${ERR}" "unknown model 'no_such_model'"
 
 echo "minigraph CLI: ${checks} checks, ${failures} failures"

@@ -6,17 +6,21 @@
 //   attention_fwd_*     forward only (no graph recorded)
 //   attention_fwdbwd_*  forward, then gradients of <dy, y> for x and the
 //                       four projection weights
+//   attention_peak_mib_* the most bytes of tensor storage alive during one
+//                       forward + backward, fused against composed
 //
 // Times are medians in ms; the note gives the GFLOP/s of useful work
 // (projections 2 T hidden (q + k + v + o widths) per batch row forward, twice
 // that backward; the attention core as in attention_bench.cc).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/autograd.h"
+#include "framework/memory_stats.h"
 #include "framework/thread_pool.h"
 #include "models/attention.h"
 #include "models/minimind_config.h"
@@ -92,14 +96,47 @@ void RunAttentionModule(const Context& ctx, std::vector<Record>* records) {
       const double composed =
           MedianSeconds([&] { run(AttentionPath::kComposed); });
       const double flops = ModuleFlops(config, p, backward);
-      records->push_back(MakeRecord(
+      Record record = MakeRecord(
           name, fused * 1e3, composed * 1e3, "ms", false, "composed",
-          absl::StrFormat(
-              "%.1f vs %.1f GFLOP/s; %.0f%% of peak (%d thr)",
-              flops / fused * 1e-9, flops / composed * 1e-9,
-              100.0 * flops / fused * 1e-9 / (kPeakGflopsPerCore * threads),
-              threads)));
+          absl::StrFormat("%.1f vs %.1f GFLOP/s; peak %d x %.0f GFLOP/s",
+                          flops / fused * 1e-9, flops / composed * 1e-9,
+                          threads, kPeakGflopsPerCore));
+      // Of the fused path's flop rate.
+      record.pct_peak = PercentOfPeak(flops / fused * 1e-9, threads);
+      records->push_back(std::move(record));
     }
+  }
+
+  // Peak tensor memory of one forward + backward of the whole module (the
+  // inputs, weights and gradients of the weights included, as a training
+  // step holds them): the composed path keeps [B, H, T, T] scores and
+  // weights alive for the backward, the fused path only y and the
+  // log-sum-exp.
+  const std::vector<int64_t> memory_lengths =
+      ctx.quick ? std::vector<int64_t>{256} : std::vector<int64_t>{2048, 4096};
+  for (int64_t len : memory_lengths) {
+    const std::string name = absl::StrCat("attention_peak_mib_t", len);
+    if (!ctx.Wants(name)) continue;
+    auto peak_mib = [&](AttentionPath path) {
+      Tensor x = Tensor::Randn({1, len, config.hidden_size}, gen);
+      x.set_requires_grad(true);
+      ResetPeakAllocatedBytes();
+      const int64_t before = CurrentAllocatedBytes();
+      {
+        std::vector<Tensor> wrt = params;
+        wrt.push_back(x);
+        const Tensor y = RunModule(module, x, path);
+        MG_CHECK_OK(Gradients({Sum(y)}, wrt).status());
+      }
+      return static_cast<double>(PeakAllocatedBytes() - before) / (1 << 20);
+    };
+    const double fused = peak_mib(AttentionPath::kFused);
+    const double composed = peak_mib(AttentionPath::kComposed);
+    records->push_back(MakeRecord(
+        name, fused, composed, "MiB", false, "composed",
+        absl::StrFormat("B1; one [B,H,T,T] f32 is %.0f MiB",
+                        static_cast<double>(config.num_attention_heads) * len *
+                            len * 4 / (1 << 20))));
   }
 }
 

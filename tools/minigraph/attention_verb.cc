@@ -1,11 +1,6 @@
 // The `attention` verb: binds the command line to RunAttentionCommand
 // (attention_cli.h). --output and --dtype are the shared flags of
 // common_flags.h; the others are this verb's own.
-//
-// --weights is also a shared flag, a boolean there (dump's "store the
-// parameter values"), so `--weights W.safetensors` arrives as weights=true
-// and the path as the one positional argument. The path is taken from
-// there; `--weights=W.safetensors` is rejected by the boolean's parser.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -17,6 +12,9 @@
 #include "tools/minigraph/common_flags.h"
 #include "tools/minigraph/verb.h"
 
+ABSL_FLAG(std::string, weights, "",
+          "attention: safetensors file with q_proj.weight, k_proj.weight, "
+          "v_proj.weight and o_proj.weight (after --prefix)");
 ABSL_FLAG(std::string, prefix, "",
           "attention: prefix of the parameter names in --weights, e.g. "
           "model.layers.0.self_attn.");
@@ -41,9 +39,7 @@ namespace {
 
 int RunAttentionVerb(const std::vector<std::string>& positional) {
   AttentionCommand command;
-  if (absl::GetFlag(FLAGS_weights) && positional.size() == 1) {
-    command.weights_path = positional[0];
-  } else if (!positional.empty()) {
+  if (!positional.empty()) {
     std::fprintf(stderr,
                  "minigraph attention: unexpected argument '%s' (every input "
                  "is a flag: --weights W.safetensors --input X.safetensors "
@@ -51,6 +47,7 @@ int RunAttentionVerb(const std::vector<std::string>& positional) {
                  positional.back().c_str());
     return kExitBadInput;
   }
+  command.weights_path = absl::GetFlag(FLAGS_weights);
   command.prefix = absl::GetFlag(FLAGS_prefix);
   command.input_path = absl::GetFlag(FLAGS_input);
   command.output_path = absl::GetFlag(FLAGS_output);

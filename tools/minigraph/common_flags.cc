@@ -24,7 +24,7 @@ ABSL_FLAG(std::string, inputs, "",
 ABSL_FLAG(bool, backward, false,
           "use the gradient graph (forward and backward nodes) instead of "
           "the forward graph");
-ABSL_FLAG(bool, weights, false,
+ABSL_FLAG(bool, with_weights, false,
           "store parameter values in a written graph file");
 
 namespace minigraph::cli {

@@ -21,7 +21,7 @@ ABSL_DECLARE_FLAG(std::string, output);
 ABSL_DECLARE_FLAG(std::string, format);
 ABSL_DECLARE_FLAG(std::string, inputs);
 ABSL_DECLARE_FLAG(bool, backward);
-ABSL_DECLARE_FLAG(bool, weights);
+ABSL_DECLARE_FLAG(bool, with_weights);
 
 namespace minigraph::cli {
 

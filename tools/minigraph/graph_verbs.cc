@@ -99,7 +99,7 @@ int RunDump(const std::vector<std::string>& positional) {
     contents = *std::move(svg);
   } else {
     GraphWriteOptions options;
-    options.with_weights = absl::GetFlag(FLAGS_weights);
+    options.with_weights = absl::GetFlag(FLAGS_with_weights);
     absl::StatusOr<std::string> bytes =
         SerializeGraph(source->graph, *ParseGraphFormat(format), options);
     if (!bytes.ok()) return ReportBadInput("dump", bytes.status());
@@ -116,7 +116,7 @@ MG_REGISTER_VERB(dump) {
       "dump", "show or convert a graph (summary, pbtxt, json, pb, dot, svg)",
       "usage: minigraph dump (GRAPH | --model NAME [--batch B] [--seq T] "
       "[--dtype D] [--seed S] [--set k=v,...])\n"
-      "                      [--backward] [--format F] [--weights] "
+      "                      [--backward] [--format F] [--with-weights] "
       "[--output FILE]\n\n"
       "Reads a graph file (.pb, .pbtxt, .json) or captures a registered "
       "model's forward\npass, optionally turns it into its gradient graph "
