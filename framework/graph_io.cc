@@ -155,8 +155,9 @@ absl::Status AttrFromProto(const proto::AttrValue& message,
     case proto::AttrValue::kTensor:
       return absl::InvalidArgumentError(absl::StrCat(
           where,
-          " holds a tensor; op attributes are scalars, lists, dtypes "
-          "and shapes (store tensors as constants)"));
+          " holds a tensor, which no op attribute takes: a graph stores "
+          "tensor values as constants or parameters that nodes read as "
+          "inputs"));
     case proto::AttrValue::VALUE_NOT_SET:
       break;
   }

@@ -1,10 +1,12 @@
 #include "framework/graph_stats.h"
 
 #include <algorithm>
+#include <limits>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "framework/op_registry.h"
 
 namespace minigraph {
 namespace {
@@ -32,16 +34,29 @@ std::string HumanCount(int64_t n) {
   return absl::StrCat(n);
 }
 
-// matmul: output [..., M, N] and a contracted length K read from input a.
-int64_t MatmulFlops(const GraphNode& node,
-                    const std::vector<ValueType>& input_types) {
-  const std::vector<int64_t> a = input_types[0].meta().shape;
-  if (a.size() < 2 || node.outputs.empty()) return 0;
-  const AttrValue* ta = node.attrs.Find("transpose_a");
-  const bool transpose_a =
-      ta != nullptr && TypeOf(*ta) == AttrType::kBool && std::get<bool>(*ta);
-  const int64_t k = transpose_a ? a[a.size() - 2] : a[a.size() - 1];
-  return 2 * NumElements(node.outputs[0].meta().shape) * k;
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  return a > std::numeric_limits<int64_t>::max() - b
+             ? std::numeric_limits<int64_t>::max()
+             : a + b;
+}
+
+// The op's own estimate where it defines one, else one FLOP per output
+// element.
+int64_t NodeFlops(const GraphNode& node,
+                  const std::vector<TensorMeta>& input_metas) {
+  std::vector<TensorMeta> output_metas;
+  int64_t output_elements = 0;
+  for (const ValueType& type : node.outputs) {
+    output_metas.push_back(type.meta());
+    output_elements += NumElements(output_metas.back().shape);
+  }
+  const OpDef* def = FindOp(node.op);
+  // An unresolved input leaves the hook nothing sound to read.
+  if (def == nullptr || !def->flops ||
+      input_metas.size() != node.inputs.size()) {
+    return output_elements;
+  }
+  return def->flops(FlopsContext{input_metas, output_metas, node.attrs});
 }
 
 }  // namespace
@@ -70,19 +85,17 @@ GraphStats ComputeGraphStats(const Graph& graph) {
     (node.role == NodeRole::kForward ? stats.forward_nodes
                                      : stats.gradient_nodes)++;
     NodeCost cost{node.name, node.op, 0, 0};
-    std::vector<ValueType> input_types;
+    std::vector<TensorMeta> input_metas;
     for (const TensorRef& ref : node.inputs) {
       absl::StatusOr<ValueType> type = graph.TypeOf(ref);
       if (type.ok()) {
         cost.bytes += Bytes(*type);
-        input_types.push_back(*type);
+        input_metas.push_back(type->meta());
       }
     }
-    int64_t output_elements = 0;
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       const int64_t bytes = Bytes(node.outputs[o]);
       cost.bytes += bytes;
-      output_elements += NumElements(node.outputs[o].meta().shape);
       live += bytes;
       auto it =
           last_use.find(TensorRef{node.name, static_cast<int>(o)}.ToString());
@@ -90,12 +103,10 @@ GraphStats ComputeGraphStats(const Graph& graph) {
       const size_t freed_after = it == last_use.end() ? i : it->second;
       frees[freed_after].push_back(bytes);
     }
-    cost.flops = node.op == "matmul" && input_types.size() == 2
-                     ? MatmulFlops(node, input_types)
-                     : output_elements;
+    cost.flops = NodeFlops(node, input_metas);
     stats.peak_activation_bytes = std::max(stats.peak_activation_bytes, live);
     for (int64_t bytes : frees[i]) live -= bytes;
-    stats.total_flops += cost.flops;
+    stats.total_flops = SaturatingAdd(stats.total_flops, cost.flops);
     stats.total_bytes += cost.bytes;
     stats.nodes.push_back(std::move(cost));
   }
@@ -120,8 +131,8 @@ std::string GraphStats::ToString() const {
   }
   absl::StrAppend(&out, "\ntotal FLOPs: ", total_flops, " (",
                   HumanCount(total_flops),
-                  "FLOP; 2*M*N*K per matmul, one per "
-                  "output element otherwise)\n");
+                  "FLOP; each op's estimate, one per output element for "
+                  "ops without one)\n");
   absl::StrAppend(&out, "total bytes read and written: ", total_bytes, " (",
                   HumanBytes(total_bytes), ")\n");
   absl::StrAppend(&out,

@@ -15,8 +15,8 @@ namespace minigraph {
 struct NodeCost {
   std::string name;
   std::string op;
-  // Estimate: 2*M*N*K per matmul (times its batch), one per output element
-  // for every other op.
+  // The op's estimate (OpDef::flops: 2*M*N*K per matmul, the products of
+  // flash attention), one per output element for ops without one.
   int64_t flops = 0;
   // Bytes of all inputs read plus all outputs written.
   int64_t bytes = 0;
@@ -41,6 +41,8 @@ struct GraphStats {
   std::string ToString() const;
 };
 
+// `graph` is a validated one (captured, built or loaded): the ops' cost
+// hooks read its attributes without checking them.
 GraphStats ComputeGraphStats(const Graph& graph);
 
 }  // namespace minigraph

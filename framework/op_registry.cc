@@ -1,6 +1,7 @@
 #include "framework/op_registry.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <memory>
 
@@ -32,6 +33,20 @@ std::string MetasToString(absl::Span<const TensorMeta> metas) {
 }
 
 }  // namespace
+
+int64_t SaturatingProduct(std::initializer_list<int64_t> factors) {
+  for (int64_t factor : factors) {
+    if (factor <= 0) return 0;
+  }
+  int64_t product = 1;
+  for (int64_t factor : factors) {
+    if (product > std::numeric_limits<int64_t>::max() / factor) {
+      return std::numeric_limits<int64_t>::max();
+    }
+    product *= factor;
+  }
+  return product;
+}
 
 bool OpDef::IsDifferentiable(int input_index) const {
   if (!backward) return false;
@@ -232,8 +247,7 @@ Tensor CallOpOrDie(absl::string_view op_name, std::vector<Tensor> inputs,
   return std::move((*outputs)[0]);
 }
 
-Tensor CallOpOrDie(const OpDef& def, std::vector<Tensor> inputs,
-                   Attrs attrs) {
+Tensor CallOpOrDie(const OpDef& def, std::vector<Tensor> inputs, Attrs attrs) {
   absl::StatusOr<std::vector<Tensor>> outputs =
       CallOp(def, std::move(inputs), std::move(attrs));
   if (!outputs.ok()) DieWithStatus(outputs.status());

@@ -18,7 +18,9 @@
 #ifndef MINIGRAPH_FRAMEWORK_OP_REGISTRY_H_
 #define MINIGRAPH_FRAMEWORK_OP_REGISTRY_H_
 
+#include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,20 @@ struct OpSample {
 };
 using SampleFn = std::function<std::vector<OpSample>()>;
 
+// Cost estimate for graph statistics, on metas that passed inference and
+// attrs that passed validation.
+struct FlopsContext {
+  absl::Span<const TensorMeta> inputs;
+  absl::Span<const TensorMeta> outputs;
+  const Attrs& attrs;
+};
+// Floating-point operations of one call (a multiply-add counts two).
+using FlopsFn = std::function<int64_t(const FlopsContext&)>;
+
+// The product of `factors`, or INT64_MAX where it would overflow: a graph
+// may hold shapes within the allocation bound whose FLOP count is not.
+int64_t SaturatingProduct(std::initializer_list<int64_t> factors);
+
 struct OpDef {
   std::string name;
   std::string summary;  // one line, for `minigraph ops`
@@ -96,6 +112,8 @@ struct OpDef {
   BackwardFn backward;  // empty: the op has no gradient (masks, comparisons)
   ReferenceFn reference;
   SampleFn samples;
+  // Optional; graph statistics count one FLOP per output element without.
+  FlopsFn flops;
 
   bool IsDifferentiable(int input_index) const;
 };
@@ -132,10 +150,11 @@ const OpDef& FindOpOrDie(absl::string_view name);
 
 // The definition of op `name`, looked up once per call site:
 //   return CallOpOrDie(MG_OP_DEF("add"), {a, b});
-#define MG_OP_DEF(name)                                                  \
-  ([]() -> const ::minigraph::OpDef& {                                   \
-    static const ::minigraph::OpDef& mg_op_def = ::minigraph::FindOpOrDie(name); \
-    return mg_op_def;                                                    \
+#define MG_OP_DEF(name)                          \
+  ([]() -> const ::minigraph::OpDef& {           \
+    static const ::minigraph::OpDef& mg_op_def = \
+        ::minigraph::FindOpOrDie(name);          \
+    return mg_op_def;                            \
   }())
 
 // Sees every op call that succeeds on this thread, outside kernels: calls

@@ -10,7 +10,9 @@
 
 #if HWY_ONCE
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -174,16 +176,35 @@ absl::StatusOr<AttentionDims> InferDims(const InferContext& ctx) {
 
 // ---- dispatch ---------------------------------------------------------------
 
-// Splits [0, tasks) into contiguous ranges, one per thread of the pool, and
-// calls fn(begin, end) for each. Tasks are independent (each writes its own
-// outputs with the same operations whatever the split), so results do not
-// depend on the thread count.
+// Multiply-adds each thread must get before the work is split. Waking the
+// sleeping pool costs about 10 us (see kGemmParallelMinMacs in
+// matmul-inl.h); the fused forward kernel runs ~25 G multiply-adds/s on one
+// thread (measured: ~50 GFLOP/s at 8 heads x 128 x 128 x 64), so 2^18 of them
+// take about as long. Smaller problems run on the calling thread alone.
+constexpr int64_t kAttentionMinMacsPerThread = int64_t{1} << 18;
+
+// (query, key) pairs of one head that the mask leaves visible.
+int64_t VisiblePairs(const AttentionDims& dims) {
+  int64_t pairs = 0;
+  for (int64_t i = 0; i < dims.q_len; ++i) pairs += dims.VisibleKeys(i);
+  return pairs;
+}
+
+// Splits [0, tasks) into contiguous ranges, one per thread of the pool but
+// none under kAttentionMinMacsPerThread of work, and calls fn(begin, end) for
+// each. Tasks are independent (each writes its own outputs with the same
+// operations whatever the split), so results do not depend on the thread
+// count.
 void ForEachTaskRange(const AttentionDims& dims, int64_t tasks,
+                      int64_t macs_per_task,
                       absl::FunctionRef<void(int64_t, int64_t)> fn) {
   // Without queries or keys there is nothing to compute: the outputs keep
   // the zeros they were created with.
   if (dims.q_len == 0 || dims.kv_len == 0) return;
-  ParallelFor(tasks, /*min_chunk=*/1, fn);
+  const int64_t min_chunk =
+      std::max<int64_t>(1, (kAttentionMinMacsPerThread + macs_per_task - 1) /
+                               std::max<int64_t>(macs_per_task, 1));
+  ParallelFor(tasks, min_chunk, fn);
 }
 
 template <typename T>
@@ -211,8 +232,12 @@ void RunForward(const AttentionDims& dims, const std::vector<Tensor>& in,
   args.v = Operand<T>(in[2]);
   args.y = y.data<T>();
   args.lse = lse.data<T>();
+  // A task is one (batch, query head): s = q k^T and p v, D multiply-adds
+  // each per visible pair.
+  const int64_t macs_per_task = 2 * dims.head_dim * VisiblePairs(dims);
   ForEachTaskRange(
-      dims, dims.batch * dims.q_heads, [&](int64_t begin, int64_t end) {
+      dims, dims.batch * dims.q_heads, macs_per_task,
+      [&](int64_t begin, int64_t end) {
         if constexpr (std::is_same_v<T, float>) {
           HWY_DYNAMIC_DISPATCH(FlashForwardF32)(dims, args, begin, end);
         } else {
@@ -235,8 +260,13 @@ void RunBackward(const AttentionDims& dims, const std::vector<Tensor>& in,
   args.dq = dq.data<T>();
   args.dk = dk.data<T>();
   args.dv = dv.data<T>();
+  // A task is one (batch, key/value head) with its group of query heads:
+  // s, dv, dp = dy v^T, dq and dk, D multiply-adds each per visible pair.
+  const int64_t macs_per_task =
+      5 * dims.group() * dims.head_dim * VisiblePairs(dims);
   ForEachTaskRange(
-      dims, dims.batch * dims.kv_heads, [&](int64_t begin, int64_t end) {
+      dims, dims.batch * dims.kv_heads, macs_per_task,
+      [&](int64_t begin, int64_t end) {
         if constexpr (std::is_same_v<T, float>) {
           HWY_DYNAMIC_DISPATCH(FlashBackwardF32)(dims, args, begin, end);
         } else {
@@ -265,6 +295,22 @@ AttentionDims DimsOf(const std::vector<Tensor>& in, const Attrs& attrs) {
   dims.scale = attrs.GetFloat("scale");
   dims.block = attrs.GetInt("block_size");
   return dims;
+}
+
+// Multiply-adds of the q k^T and P v products, 4 * B * Hq * D per
+// (query, key) pair the mask lets through: Tq * Tk pairs, or
+// Tq * Tk - Tq * (Tq - 1) / 2 when causal (about half; causal needs
+// Tk >= Tq).
+int64_t ForwardFlops(const FlopsContext& ctx) {
+  const Shape& q = ctx.inputs[0].shape;
+  const int64_t q_len = q[2];
+  const int64_t kv_len = ctx.inputs[1].shape[2];
+  int64_t pairs = SaturatingProduct({q_len, kv_len});
+  if (ctx.attrs.GetBool("causal") &&
+      pairs < std::numeric_limits<int64_t>::max()) {
+    pairs -= q_len * (q_len - 1) / 2;
+  }
+  return SaturatingProduct({4, q[0], q[1], q[3], pairs});
 }
 
 }  // namespace
@@ -313,6 +359,7 @@ MG_REGISTER_OP(flash_attention) {
   };
   def.reference = AttentionForwardReference;
   def.samples = AttentionForwardSamples;
+  def.flops = ForwardFlops;
   return def;
 }
 
@@ -366,6 +413,11 @@ MG_REGISTER_OP(flash_attention_backward) {
   def.backward = FlashAttentionBackwardVjp;
   def.reference = AttentionBackwardReference;
   def.samples = AttentionBackwardSamples;
+  // Five products per pair where the forward has two (S = q k^T again,
+  // dP = dy v^T, dv = P^T dy, dq = dS k, dk = dS^T q): 2.5x the forward.
+  def.flops = [](const FlopsContext& ctx) {
+    return SaturatingProduct({5, ForwardFlops(ctx) / 2});  // a multiple of 4
+  };
   return def;
 }
 

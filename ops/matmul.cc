@@ -225,6 +225,12 @@ MG_REGISTER_OP(matmul) {
     return Grads{da, db};
   };
   def.reference = MatmulReference;
+  // One multiply-add per (output element, k): 2 * numel(y) * K.
+  def.flops = [](const FlopsContext& ctx) {
+    const bool ta = ctx.attrs.GetBool("transpose_a");
+    const int64_t k = MatrixDims(ctx.inputs[0].shape, ta).second;
+    return SaturatingProduct({2, NumElements(ctx.outputs[0].shape), k});
+  };
   def.samples = [] {
     return std::vector<OpSample>{
         MatmulSample("nn", {3, 4}, {4, 5}, false, false, 1),

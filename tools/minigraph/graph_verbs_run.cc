@@ -14,6 +14,7 @@
 #include "framework/op_registry.h"
 #include "framework/safetensors.h"
 #include "tools/minigraph/common_flags.h"
+#include "tools/minigraph/gradcheck_support.h"
 #include "tools/minigraph/graph_verbs_util.h"
 #include "tools/minigraph/verb.h"
 
@@ -115,19 +116,6 @@ MG_REGISTER_VERB(run) {
       RunRun};
 }
 
-// Progress on standard error for checks with many steps.
-std::function<void(int64_t, int64_t)> ProgressPrinter(const std::string& what) {
-  return [what, last = int64_t{-1}](int64_t done, int64_t total) mutable {
-    if (total < 200) return;
-    const int64_t percent = done * 100 / total;
-    if (percent == last && done != total) return;
-    last = percent;
-    std::fprintf(stderr, "\r  %s: %lld/%lld (%lld%%)%s", what.c_str(),
-                 static_cast<long long>(done), static_cast<long long>(total),
-                 static_cast<long long>(percent), done == total ? "\n" : "");
-  };
-}
-
 void PrintReport(const GradcheckReport& report,
                  const std::vector<std::string>& names) {
   std::printf("%-28s %-16s %9s %12s %12s  %s\n", "input", "shape", "entries",
@@ -146,7 +134,7 @@ void PrintReport(const GradcheckReport& report,
 // Runs first (and with --second_order, second) order checks; false if any
 // failed.
 absl::StatusOr<bool> CheckFunction(const std::string& label,
-                                   const DifferentiableFn& fn,
+                                   const FallibleFn& fn,
                                    const std::vector<Tensor>& inputs,
                                    const std::vector<std::string>& names) {
   GradcheckOptions options;
@@ -158,15 +146,20 @@ absl::StatusOr<bool> CheckFunction(const std::string& label,
     if (IsFloating(t.dtype())) elements += t.numel();
   }
   options.fast_mode = absl::GetFlag(FLAGS_fast) || elements > 4096;
-  options.progress = ProgressPrinter(label);
   std::printf("== %s (%s)\n", label.c_str(),
               options.fast_mode ? "random projections" : "full Jacobian");
-  MG_ASSIGN_OR_RETURN(GradcheckReport first, Gradcheck(fn, inputs, options));
+  std::fflush(stdout);
+  options.progress = ProgressPrinter(label);
+  MG_ASSIGN_OR_RETURN(GradcheckReport first,
+                      CheckGradients(fn, inputs, options, CheckOrder::kFirst));
   PrintReport(first, names);
   bool passed = first.passed;
   if (absl::GetFlag(FLAGS_second_order)) {
-    MG_ASSIGN_OR_RETURN(GradcheckReport second,
-                        GradGradcheck(fn, inputs, options));
+    std::fflush(stdout);
+    options.progress = ProgressPrinter(absl::StrCat(label, " (second order)"));
+    MG_ASSIGN_OR_RETURN(
+        GradcheckReport second,
+        CheckGradients(fn, inputs, options, CheckOrder::kSecond));
     PrintReport(second, names);
     passed = passed && second.passed;
   }
@@ -191,8 +184,8 @@ absl::StatusOr<bool> GradcheckOp(const std::string& name) {
                                              : def->inputs.back());
     }
     const Attrs attrs = sample.attrs;
-    DifferentiableFn fn = [name, attrs](const std::vector<Tensor>& xs) {
-      return ValueOrDie(CallOp(name, xs, attrs));
+    FallibleFn fn = [name, attrs](const std::vector<Tensor>& xs) {
+      return CallOp(name, xs, attrs);
     };
     MG_ASSIGN_OR_RETURN(
         bool ok, CheckFunction(absl::StrCat(name, " / ", sample.label), fn,
@@ -247,17 +240,13 @@ absl::StatusOr<bool> GradcheckGraph(
   }
   ExecuteOptions run;
   run.record_gradients = true;
-  DifferentiableFn fn = [&graph, names, run](const std::vector<Tensor>& xs) {
+  // CheckGradients runs it once before the check: a graph that cannot run
+  // on these values fails before any progress is shown.
+  FallibleFn fn = [&graph, names, run](const std::vector<Tensor>& xs) {
     std::map<std::string, Tensor> fed;
     for (size_t i = 0; i < xs.size(); ++i) fed[names[i]] = xs[i];
-    return ValueOrDie(ExecuteGraph(graph, fed, run));
+    return ExecuteGraph(graph, fed, run);
   };
-  // Fail before the check if the graph cannot run on these values.
-  {
-    std::map<std::string, Tensor> fed;
-    for (size_t i = 0; i < values.size(); ++i) fed[names[i]] = values[i];
-    MG_RETURN_IF_ERROR(ExecuteGraph(graph, fed).status());
-  }
   return CheckFunction(
       absl::StrCat("graph ", graph.name, " (", source.description, ")"), fn,
       values, names);
