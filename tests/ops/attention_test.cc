@@ -301,27 +301,33 @@ TEST(FlashAttentionTest, EveryTargetMatchesComposed) {
 }
 
 // Each (batch, head) task writes its own outputs with the same operations
-// whatever the split, so results are bitwise identical across thread counts.
+// whatever the split, so results are bitwise identical across thread counts:
+// for a problem too small to be split, and for one where every thread of up
+// to 5 gets tasks (over 10^6 multiply-adds per task, forward and backward).
 TEST(FlashAttentionTest, ResultsDoNotDependOnThreadCount) {
-  const Case c = {"gqa", 3, 4, 2, 33, 40, 8, true, 8};
-  Inputs in = MakeInputs(c, DType::kFloat32, 47);
-  Generator gen(53);
-  const Tensor dy = Tensor::Randn(in.q.shape(), gen);
+  const Case cases[] = {{"gqa_small", 3, 4, 2, 33, 40, 8, true, 8},
+                        {"gqa_split", 2, 4, 2, 150, 160, 64, true, 32}};
   const int original = NumThreads();
-  auto run = [&](int threads) {
-    EXPECT_TRUE(SetNumThreads(threads).ok());
-    const FlashAttentionOutputs out =
-        FlashAttentionWithLse(in.q, in.k, in.v, true, 0.3, 8);
-    const FlashAttentionGrads g = FlashAttentionBackward(
-        in.q, in.k, in.v, out.y, out.lse, dy, out.lse, true, 0.3, 8);
-    return std::vector<Tensor>{out.y, out.lse, g.dq, g.dk, g.dv};
-  };
-  const std::vector<Tensor> one = run(1);
-  for (int threads : {2, 3, 5}) {
-    SCOPED_TRACE(threads);
-    const std::vector<Tensor> many = run(threads);
-    for (size_t i = 0; i < one.size(); ++i) {
-      EXPECT_EQ(one[i].ToVector<float>(), many[i].ToVector<float>()) << i;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Inputs in = MakeInputs(c, DType::kFloat32, 47);
+    Generator gen(53);
+    const Tensor dy = Tensor::Randn(in.q.shape(), gen);
+    auto run = [&](int threads) {
+      EXPECT_TRUE(SetNumThreads(threads).ok());
+      const FlashAttentionOutputs out =
+          FlashAttentionWithLse(in.q, in.k, in.v, true, 0.3, c.block);
+      const FlashAttentionGrads g = FlashAttentionBackward(
+          in.q, in.k, in.v, out.y, out.lse, dy, out.lse, true, 0.3, c.block);
+      return std::vector<Tensor>{out.y, out.lse, g.dq, g.dk, g.dv};
+    };
+    const std::vector<Tensor> one = run(1);
+    for (int threads : {2, 3, 5}) {
+      SCOPED_TRACE(threads);
+      const std::vector<Tensor> many = run(threads);
+      for (size_t i = 0; i < one.size(); ++i) {
+        EXPECT_EQ(one[i].ToVector<float>(), many[i].ToVector<float>()) << i;
+      }
     }
   }
   ASSERT_TRUE(SetNumThreads(original).ok());

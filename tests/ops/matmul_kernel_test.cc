@@ -2,7 +2,8 @@
 // the packed, blocked GEMM and the direct small-matrix kernel against a
 // double-precision triple loop, over shapes around the register tile and the
 // K block, all four transpose forms, misaligned operands, float32 and float64;
-// and the packed GEMM split between 1, 2 and 3 tasks giving identical bits.
+// the packed GEMM split between 1, 2 and 3 tasks giving identical bits; and
+// products wider than one packed column block.
 
 // Highway re-includes this file once per compiled target.
 #undef HWY_TARGET_INCLUDE
@@ -188,6 +189,40 @@ void TestTaskSplitBits() {
   CheckTaskSplitBits<double>();
 }
 
+// N wider than one packed B block (kGemmBlockBytes / (kc sizeof(T)) columns,
+// whole panels), so the kernel walks several column blocks: the second starts
+// mid-row of C and of B. K = 300 is one slice (kc = 300); the width adds two
+// panels and a ragged edge to the largest possible block. M = 37 splits rows
+// between tasks, M = 3 splits columns. All four forms, on 1 and 2 tasks,
+// against the double loop, and the two giving the same bits.
+template <typename T>
+void CheckSeveralColumnBlocks() {
+  const hn::ScalableTag<T> d;
+  const size_t k = 300;
+  const size_t block_cols = kGemmBlockBytes / (k * sizeof(T));
+  const size_t n = block_cols + 2 * GemmCols(d) + 3;
+  ASSERT_LT(k, kGemmDepth);
+  for (size_t m : {size_t{37}, size_t{3}}) {
+    for (int form = 0; form < 4; ++form) {
+      Operands<T> o(m, n, k, form & 1, form & 2, 1);
+      std::vector<T> one(m * n), two(m * n);
+      Packed<T>(m, n, k, o.a.data(), o.sm, o.sk_a, o.b.data(), o.sk_b, o.sn,
+                one.data(), 1);
+      Packed<T>(m, n, k, o.a.data(), o.sm, o.sk_a, o.b.data(), o.sk_b, o.sn,
+                two.data(), 2);
+      ExpectProduct(o, one.data(), "column blocks, 1 task");
+      EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(T)))
+          << "2 tasks differ from 1, m=" << m << " n=" << n << " form=" << form;
+    }
+  }
+}
+
+void TestSeveralColumnBlocks() {
+  ASSERT_TRUE(SetNumThreads(2).ok());
+  CheckSeveralColumnBlocks<float>();
+  CheckSeveralColumnBlocks<double>();
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace minigraph
 HWY_AFTER_NAMESPACE();
@@ -198,5 +233,6 @@ HWY_BEFORE_TEST(MatmulKernelTest);
 HWY_EXPORT_AND_TEST_P(MatmulKernelTest, TestPackedShapes);
 HWY_EXPORT_AND_TEST_P(MatmulKernelTest, TestDirectShapes);
 HWY_EXPORT_AND_TEST_P(MatmulKernelTest, TestTaskSplitBits);
+HWY_EXPORT_AND_TEST_P(MatmulKernelTest, TestSeveralColumnBlocks);
 }  // namespace minigraph
 #endif

@@ -2,7 +2,7 @@
 // maxima over contiguous runs, rows and strided plans, and softmax /
 // log_softmax along rows and across columns, against double-precision
 // references, for lengths 0 to 3 vectors + 1, misaligned pointers, float32
-// and float64.
+// and float64; softmax writes nothing past the end of its output.
 
 // Highway re-includes this file once per compiled target.
 #undef HWY_TARGET_INCLUDE
@@ -164,7 +164,14 @@ void CheckSoftmax(bool log, size_t n, size_t inner, size_t misalign) {
   std::uniform_real_distribution<double> dist(-6, 6);
   MisalignedBuffer<T> x(count, misalign), y(count, misalign + 1);
   for (size_t i = 0; i < count; ++i) x[i] = static_cast<T>(dist(rng));
+  // Past the end of y: must stay untouched (for n = 0, all of y).
+  constexpr size_t kGuard = 16;
+  const T sentinel = static_cast<T>(12345.5);
+  for (size_t i = count; i < count + kGuard; ++i) y[i] = sentinel;
   Softmax(log, x.data(), y.data(), outer, n, inner);
+  for (size_t i = count; i < count + kGuard; ++i) {
+    EXPECT_EQ(y[i], sentinel) << "n=" << n << " wrote past the end at " << i;
+  }
   for (size_t o = 0; o < outer; ++o) {
     for (size_t j = 0; j < inner; ++j) {
       auto at = [&](size_t r) { return (o * n + r) * inner + j; };
@@ -194,15 +201,19 @@ void TestSoftmax() {
   const hn::ScalableTag<double> dd;
   for (bool log : {false, true}) {
     for (size_t misalign : {0, 1}) {
-      for (size_t n = 1; n <= 3 * hn::Lanes(df) + 1; ++n) {
+      // n = 0: empty rows, nothing to write.
+      for (size_t n = 0; n <= 3 * hn::Lanes(df) + 1; ++n) {
         CheckSoftmax<float>(log, n, 1, misalign);
       }
-      for (size_t n = 1; n <= 3 * hn::Lanes(dd) + 1; ++n) {
+      for (size_t n = 0; n <= 3 * hn::Lanes(dd) + 1; ++n) {
         CheckSoftmax<double>(log, n, 1, misalign);
       }
-      // Across columns: a full vector of columns plus a few one-lane ones.
-      CheckSoftmax<float>(log, 7, hn::Lanes(df) + 3, misalign);
-      CheckSoftmax<double>(log, 7, hn::Lanes(dd) + 3, misalign);
+      // Across columns: a full vector of columns plus a few one-lane ones;
+      // and empty columns.
+      for (size_t n : {size_t{0}, size_t{7}}) {
+        CheckSoftmax<float>(log, n, hn::Lanes(df) + 3, misalign);
+        CheckSoftmax<double>(log, n, hn::Lanes(dd) + 3, misalign);
+      }
     }
   }
 }

@@ -1,8 +1,8 @@
 // Threaded kernels give the same bits whatever the thread count, and from run
 // to run: matmul (all transpose forms, batched), softmax and log_softmax,
 // reductions along either axis and over everything, unary and broadcast
-// binary elementwise ops. Every input is large enough to cross the kernels'
-// threading thresholds.
+// binary elementwise ops, fused attention forward and backward. Every input is
+// large enough to cross the kernels' threading thresholds.
 #include <cstring>
 #include <functional>
 #include <string>
@@ -40,6 +40,20 @@ std::vector<Case> Cases(DType dtype) {
   const Tensor row = Random({1000}, 9, dtype);
   const Tensor flat = Random({400001}, 10, dtype);
   const Tensor flat2 = Random({400001}, 11, dtype);
+  // Grouped attention, 4 query heads over 2 key/value heads.
+  const Tensor q = Random({2, 4, 200, 64}, 12, dtype);
+  const Tensor k = Random({2, 2, 200, 64}, 13, dtype);
+  const Tensor v = Random({2, 2, 200, 64}, 14, dtype);
+  const Tensor dy = Random({2, 4, 200, 64}, 15, dtype);
+  // Gradient `which` (0: dq, 1: dk, 2: dv) of <dy, attention(q, k, v)>.
+  auto attention_grad = [=](int which) {
+    const FlashAttentionOutputs out =
+        FlashAttentionWithLse(q, k, v, true, 0.125, 48);
+    const Tensor zero_dlse = Tensor::Zeros(out.lse.shape(), dtype);
+    const FlashAttentionGrads g = FlashAttentionBackward(
+        q, k, v, out.y, out.lse, dy, zero_dlse, true, 0.125, 48);
+    return which == 0 ? g.dq : which == 1 ? g.dk : g.dv;
+  };
   return {
       {"matmul_nn", [=] { return Matmul(a, b); }},
       {"matmul_nt", [=] { return Matmul(a, bt, false, true); }},
@@ -57,6 +71,11 @@ std::vector<Case> Cases(DType dtype) {
       {"exp", [=] { return Exp(flat); }},
       {"add_row_broadcast", [=] { return Add(wide, row); }},
       {"mul_flat", [=] { return Mul(flat, flat2); }},
+      {"flash_attention",
+       [=] { return FlashAttention(q, k, v, true, 0.125, 48); }},
+      {"flash_attention_dq", [=] { return attention_grad(0); }},
+      {"flash_attention_dk", [=] { return attention_grad(1); }},
+      {"flash_attention_dv", [=] { return attention_grad(2); }},
   };
 }
 

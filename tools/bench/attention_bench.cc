@@ -99,12 +99,13 @@ Record SpeedRecord(const std::string& name, double flops, double fused_s,
   const double fused_gflops = flops / fused_s * 1e-9;
   const double composed_gflops = flops / composed_s * 1e-9;
   const int threads = NumThreads();
-  const double peak = kPeakGflopsPerCore * threads;
-  return MakeRecord(
+  Record record = MakeRecord(
       name, fused_gflops, composed_gflops, "GFLOP/s", true, "composed",
-      absl::StrFormat("%.2f ms vs %.2f ms; %.0f%% of peak (%d thr)",
-                      fused_s * 1e3, composed_s * 1e3,
-                      100.0 * fused_gflops / peak, threads));
+      absl::StrFormat("%.2f ms vs %.2f ms; peak %d x %.0f GFLOP/s",
+                      fused_s * 1e3, composed_s * 1e3, threads,
+                      kPeakGflopsPerCore));
+  record.pct_peak = PercentOfPeak(fused_gflops, threads);
+  return record;
 }
 
 // Peak bytes above the level before `fn` ran, in MiB.

@@ -1,8 +1,17 @@
 #include "tools/bench/bench.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace minigraph::bench {
 namespace {
@@ -10,6 +19,22 @@ namespace {
 std::map<std::string, Group>& Groups() {
   static auto* groups = new std::map<std::string, Group>();
   return *groups;
+}
+
+std::string JsonString(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += absl::StrFormat("\\u%04x", static_cast<int>(c));
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+  return out;
 }
 
 }  // namespace
@@ -22,7 +47,9 @@ Record MakeRecord(std::string name, double ours, double baseline,
   r.ours = ours;
   r.baseline = baseline;
   r.unit = std::move(unit);
-  if (ours > 0 && baseline > 0) {
+  // Only two positive finite figures have a meaningful ratio.
+  if (ours > 0 && baseline > 0 && std::isfinite(ours) &&
+      std::isfinite(baseline)) {
     r.ratio = higher_is_better ? ours / baseline : baseline / ours;
   }
   r.baseline_name = std::move(baseline_name);
@@ -49,7 +76,14 @@ double MedianSeconds(const std::function<void()>& fn, int min_runs,
 }
 
 bool Context::Wants(const std::string& name) const {
-  return filter.empty() || name.find(filter) != std::string::npos;
+  if (filter.empty()) return true;
+  for (const std::string& term : filter) {
+    if (name.find(term) != std::string::npos ||
+        group.find(term) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool RegisterGroup(Group group) {
@@ -61,6 +95,63 @@ std::vector<const Group*> AllGroups() {
   std::vector<const Group*> groups;
   for (const auto& [name, group] : Groups()) groups.push_back(&group);
   return groups;
+}
+
+std::string FormatFigure(double value, int digits, bool fixed,
+                         const char* missing) {
+  if (!std::isfinite(value)) return missing;
+  return fixed ? absl::StrFormat("%.*f", digits, value)
+               : absl::StrFormat("%.*g", digits, value);
+}
+
+std::string RecordsToJson(const std::vector<Record>& records) {
+  std::string out = "[\n";
+  for (size_t i = 0; i < records.size(); ++i) {
+    const Record& r = records[i];
+    absl::StrAppend(
+        &out, "  {\"name\": ", JsonString(r.name),
+        ", \"ours\": ", FormatFigure(r.ours, 6, false, "null"),
+        ", \"baseline\": ", FormatFigure(r.baseline, 6, false, "null"),
+        ", \"unit\": ", JsonString(r.unit),
+        ", \"ratio\": ", FormatFigure(r.ratio, 4, true, "null"),
+        ", \"baseline_name\": ", JsonString(r.baseline_name),
+        ", \"note\": ", JsonString(r.note));
+    if (std::isfinite(r.pct_peak)) {
+      absl::StrAppend(
+          &out, ", \"pct_peak\": ", FormatFigure(r.pct_peak, 2, true, "null"));
+    }
+    absl::StrAppend(&out, "}", i + 1 < records.size() ? "," : "", "\n");
+  }
+  out += "]\n";
+  return out;
+}
+
+bool WriteRecordsJson(const std::string& path,
+                      const std::vector<Record>& records) {
+  // Beside the target, so that the rename stays on one file system.
+  const std::string temporary = absl::StrCat(path, ".tmp.", getpid());
+  {
+    std::ofstream out(temporary);
+    if (!out) return false;
+    out << RecordsToJson(records);
+    out.flush();
+    if (!out) {
+      std::remove(temporary.c_str());
+      return false;
+    }
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string ResolveOutputPath(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  const char* dir = std::getenv("BUILD_WORKING_DIRECTORY");
+  if (dir == nullptr || *dir == '\0') return path;
+  return absl::StrCat(dir, "/", path);
 }
 
 }  // namespace minigraph::bench

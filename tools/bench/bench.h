@@ -1,27 +1,35 @@
 // The benchmark harness: groups of measurements, each against a baseline run
 // in the same process, printed as a table and optionally written as JSON.
 //
-//   bazel run //tools/bench -- [--filter SUBSTRING] [--json FILE]
+//   bazel run //tools/bench -- [--filter TERMS] [--json FILE] [--quick]
 #ifndef MINIGRAPH_TOOLS_BENCH_BENCH_H_
 #define MINIGRAPH_TOOLS_BENCH_BENCH_H_
 
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
 namespace minigraph::bench {
 
+inline constexpr double kNotANumber = std::numeric_limits<double>::quiet_NaN();
+
 // One row. ratio > 1 means minigraph is better: ours / baseline for
 // higher-is-better units (GFLOP/s, GB/s, Gelem/s), baseline / ours for
-// lower-is-better ones (ms, us, MiB).
+// lower-is-better ones (ms, us, MiB). A figure that does not exist (no
+// baseline, a ratio of a zero) is NaN, written to JSON as null.
 struct Record {
   std::string name;
-  double ours = 0.0;
-  double baseline = 0.0;
+  double ours = kNotANumber;
+  double baseline = kNotANumber;
   std::string unit;
-  double ratio = 0.0;
+  double ratio = kNotANumber;
   std::string baseline_name;  // what the baseline is: "openblas", "naive", ...
-  std::string note;           // e.g. "42% of peak"
+  std::string note;           // e.g. "openblas 40% of peak"
+  // Percent of the float32 peak (kPeakGflopsPerCore x threads) that `ours`
+  // reaches, for records with a GFLOP/s figure; NaN (left out of the JSON)
+  // elsewhere.
+  double pct_peak = kNotANumber;
 };
 
 // Fills ratio from ours/baseline and whether the unit is higher-is-better.
@@ -35,7 +43,10 @@ double MedianSeconds(const std::function<void()>& fn, int min_runs = 5,
                      double min_seconds = 0.2);
 
 struct Context {
-  std::string filter;  // run only records whose name contains it
+  // Run only records whose name, or whose group's name, contains one of these
+  // terms; empty runs everything.
+  std::vector<std::string> filter;
+  std::string group;   // the group being run, set by the driver
   bool quick = false;  // fewer sizes, for smoke runs in tests
   // Thread counts for records measured per thread count (names end in _t<n>).
   std::vector<int> threads = {1, 2};
@@ -49,13 +60,38 @@ struct Group {
 bool RegisterGroup(Group group);
 std::vector<const Group*> AllGroups();
 
-// Peak float32 throughput of this machine used for "% of peak": 2 FMA ports x
-// 16 lanes x 2 flops x ~2.0 GHz = 128 GFLOP/s per core.
+// A figure with `digits` significant digits (%g), or `digits` after the
+// point when `fixed`; `missing` when it is NaN or infinite.
+std::string FormatFigure(double value, int digits, bool fixed,
+                         const char* missing);
+
+// The records as a JSON list of objects with keys name, ours, baseline, unit,
+// ratio, baseline_name, note, and pct_peak where it is set. JSON has no NaN
+// or infinity: a figure that does not exist is null.
+std::string RecordsToJson(const std::vector<Record>& records);
+
+// Writes RecordsToJson to `path` through a temporary file beside it and a
+// rename, so a failed run leaves no partial file. False on any I/O error.
+bool WriteRecordsJson(const std::string& path,
+                      const std::vector<Record>& records);
+
+// Under `bazel run` the binary runs in its runfiles tree: a relative output
+// path is taken relative to $BUILD_WORKING_DIRECTORY, the directory the
+// command was typed in, when that is set.
+std::string ResolveOutputPath(const std::string& path);
+
+// Float32 peak per core used for "% of peak": 128 GFLOP/s is the figure given
+// for this machine.
 inline constexpr double kPeakGflopsPerCore = 128.0;
+
+// 100 gflops / (kPeakGflopsPerCore threads).
+inline double PercentOfPeak(double gflops, int threads) {
+  return 100.0 * gflops / (kPeakGflopsPerCore * threads);
+}
 
 }  // namespace minigraph::bench
 
-#define MG_REGISTER_BENCH_GROUP(identifier, fn)                        \
+#define MG_REGISTER_BENCH_GROUP(identifier, fn)                         \
   [[maybe_unused]] static const bool mg_bench_registered_##identifier = \
       ::minigraph::bench::RegisterGroup({#identifier, fn})
 

@@ -1,8 +1,9 @@
-// Runs every registered benchmark group, prints one table, and with --json
-// writes the records (through a temporary file and a rename, so a failed run
-// leaves no partial file).
+// Runs the registered benchmark groups, prints one table, and with --json
+// writes the records (see WriteRecordsJson in bench.h).
+#include <unistd.h>
+
 #include <cstdio>
-#include <fstream>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -10,12 +11,16 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_format.h"
 #include "tools/bench/bench.h"
 
-ABSL_FLAG(std::string, filter, "", "run only records whose name contains this");
-ABSL_FLAG(std::string, json, "", "also write the records as JSON to this file");
+ABSL_FLAG(std::vector<std::string>, filter, std::vector<std::string>(),
+          "comma-separated terms: run only the records whose name or whose "
+          "group's name contains one of them (groups: see --list)");
+ABSL_FLAG(std::string, json, "",
+          "also write the records as JSON to this file (relative to the "
+          "directory `bazel run` was called from)");
 ABSL_FLAG(bool, quick, false, "fewer and smaller cases (a smoke run)");
+ABSL_FLAG(bool, list, false, "list the benchmark groups and exit");
 ABSL_FLAG(std::vector<std::string>, threads,
           std::vector<std::string>({"1", "2"}),
           "comma-separated thread counts for the per-thread-count records");
@@ -23,44 +28,39 @@ ABSL_FLAG(std::vector<std::string>, threads,
 namespace minigraph::bench {
 namespace {
 
-std::string JsonEscape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out;
-}
-
-bool WriteJson(const std::string& path, const std::vector<Record>& records) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary);
-    if (!out) return false;
-    out << "[\n";
-    for (size_t i = 0; i < records.size(); ++i) {
-      const Record& r = records[i];
-      out << absl::StrFormat(
-          "  {\"name\": \"%s\", \"ours\": %.6g, \"baseline\": %.6g, "
-          "\"unit\": \"%s\", \"ratio\": %.4f, \"baseline_name\": \"%s\", "
-          "\"note\": \"%s\"}%s\n",
-          JsonEscape(r.name), r.ours, r.baseline, JsonEscape(r.unit), r.ratio,
-          JsonEscape(r.baseline_name), JsonEscape(r.note),
-          i + 1 < records.size() ? "," : "");
-    }
-    out << "]\n";
-    if (!out.flush()) return false;
-  }
-  return std::rename(temporary.c_str(), path.c_str()) == 0;
+// OpenBLAS's worker threads busy-wait for 2^OPENBLAS_THREAD_TIMEOUT cycles
+// after each call (2^28, about 0.1 s, by default). With two cores the
+// spinning worker takes a core from minigraph's pool during the next sample
+// of a paired measurement and halves its rate (seen at 512 to 2048 on 2
+// threads). 2^17 cycles, about 50 us, is the polling time of minigraph's own
+// pool (kSpinTime in framework/thread_pool.cc), so both sides wait alike.
+// OpenBLAS reads the variable when it loads, before main, so the binary
+// runs itself again once with it set; a value the caller set is kept.
+void SetOpenBlasThreadTimeout(char** argv) {
+  if (std::getenv("OPENBLAS_THREAD_TIMEOUT") != nullptr) return;
+  setenv("OPENBLAS_THREAD_TIMEOUT", "17", /*overwrite=*/1);
+  execv("/proc/self/exe", argv);
+  std::fprintf(stderr,
+               "bench: cannot restart with OPENBLAS_THREAD_TIMEOUT set; "
+               "2-thread matmul ratios may be low\n");
 }
 
 int Main(int argc, char** argv) {
+  SetOpenBlasThreadTimeout(argv);
   absl::SetProgramUsageMessage(
       "minigraph benchmarks: each row against a baseline from the same run.\n"
-      "  bench [--filter SUBSTRING] [--json FILE] [--quick] [--threads 1,2]");
+      "  bench [--filter TERM,...] [--json FILE] [--quick] [--threads 1,2]\n"
+      "  e.g. --filter matmul_512,overhead (record or group name substrings)");
   absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_list)) {
+    for (const Group* group : AllGroups())
+      std::printf("%s\n", group->name.c_str());
+    return 0;
+  }
   Context context;
-  context.filter = absl::GetFlag(FLAGS_filter);
+  for (const std::string& term : absl::GetFlag(FLAGS_filter)) {
+    if (!term.empty()) context.filter.push_back(term);
+  }
   context.quick = absl::GetFlag(FLAGS_quick);
   context.threads.clear();
   for (const std::string& text : absl::GetFlag(FLAGS_threads)) {
@@ -73,22 +73,30 @@ int Main(int argc, char** argv) {
     }
     context.threads.push_back(threads);
   }
+  const std::string json = ResolveOutputPath(absl::GetFlag(FLAGS_json));
   std::vector<Record> records;
-  std::printf("%-32s %12s %12s %-9s %7s  %-10s %s\n", "name", "ours",
-              "baseline", "unit", "ratio", "baseline", "note");
+  std::printf("%-32s %12s %12s %-9s %7s %6s  %-14s %s\n", "name", "ours",
+              "baseline", "unit", "ratio", "%peak", "baseline", "note");
   for (const Group* group : AllGroups()) {
+    context.group = group->name;
     std::vector<Record> group_records;
     group->run(context, &group_records);
     for (const Record& r : group_records) {
-      std::printf("%-32s %12.4g %12.4g %-9s %7.3f  %-10s %s\n", r.name.c_str(),
-                  r.ours, r.baseline, r.unit.c_str(), r.ratio,
+      std::printf("%-32s %12s %12s %-9s %7s %6s  %-14s %s\n", r.name.c_str(),
+                  FormatFigure(r.ours, 4, false, "-").c_str(),
+                  FormatFigure(r.baseline, 4, false, "-").c_str(),
+                  r.unit.c_str(), FormatFigure(r.ratio, 3, true, "-").c_str(),
+                  FormatFigure(r.pct_peak, 0, true, "-").c_str(),
                   r.baseline_name.c_str(), r.note.c_str());
       std::fflush(stdout);
     }
     records.insert(records.end(), group_records.begin(), group_records.end());
   }
-  const std::string json = absl::GetFlag(FLAGS_json);
-  if (!json.empty() && !WriteJson(json, records)) {
+  if (records.empty() && !context.filter.empty()) {
+    std::fprintf(stderr, "bench: no record matches --filter\n");
+    return 2;
+  }
+  if (!json.empty() && !WriteRecordsJson(json, records)) {
     std::fprintf(stderr, "bench: cannot write %s\n", json.c_str());
     return 2;
   }

@@ -1,0 +1,172 @@
+// The benchmark binary end to end in its quick mode, on one small filter: it
+// exits 0 and writes a JSON list of records with the promised keys, where a
+// relative --json path means the directory `bazel run` was called from; and
+// the JSON writer on figures that do not exist. No timing is compared with
+// anything: this is not a timed test.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tools/bench/bench.h"
+
+namespace minigraph {
+namespace {
+
+using ::google::protobuf::ListValue;
+using ::google::protobuf::Value;
+
+std::string TempDir() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir != nullptr ? dir : "/tmp";
+}
+
+bool Exists(const std::string& path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0;
+}
+
+// Names of the entries of `dir` (without "." and "..").
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* handle = opendir(dir.c_str());
+  if (handle == nullptr) return names;
+  while (const dirent* entry = readdir(handle)) {
+    const std::string name = entry->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  closedir(handle);
+  return names;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Runs the bench binary with `args` (and `env` prefixed, "NAME=value ..."),
+// its output going to a file; returns the exit code.
+int RunBench(const std::string& env, const std::vector<std::string>& args) {
+  const std::string binary =
+      absl::StrCat(std::getenv("TEST_SRCDIR"), "/minigraph/tools/bench/bench");
+  std::string command = absl::StrCat(env, " '", binary, "'");
+  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
+  absl::StrAppend(&command, " >'", TempDir(), "/bench_stdout.txt' 2>&1");
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The file is a JSON list; every element an object with a string name and
+// unit, and ours, baseline and ratio each a number or null. Appends the names
+// to `names`.
+void ReadRecords(const std::string& path, std::vector<std::string>* names) {
+  ListValue list;
+  const std::string text = ReadFile(path);
+  const auto status = google::protobuf::util::JsonStringToMessage(text, &list);
+  ASSERT_TRUE(status.ok()) << status.ToString() << "\n" << text;
+  for (const Value& element : list.values()) {
+    ASSERT_EQ(element.kind_case(), Value::kStructValue) << text;
+    const auto& fields = element.struct_value().fields();
+    for (const char* key : {"name", "unit"}) {
+      ASSERT_EQ(fields.count(key), 1u) << key;
+      EXPECT_EQ(fields.at(key).kind_case(), Value::kStringValue) << key;
+    }
+    for (const char* key : {"ours", "baseline", "ratio"}) {
+      ASSERT_EQ(fields.count(key), 1u) << key;
+      const Value::KindCase kind = fields.at(key).kind_case();
+      EXPECT_TRUE(kind == Value::kNumberValue || kind == Value::kNullValue)
+          << key;
+    }
+    names->push_back(fields.at("name").string_value());
+  }
+}
+
+TEST(BenchToolTest, QuickRunWritesJsonRecords) {
+  const std::string dir = TempDir() + "/absolute";
+  ASSERT_EQ(std::system(absl::StrCat("mkdir -p '", dir, "'").c_str()), 0);
+  const std::string json = dir + "/out.json";
+  ASSERT_EQ(RunBench("", {"--quick", "--filter=matmul_64", "--threads=1,2",
+                          "--json=" + json}),
+            0)
+      << ReadFile(TempDir() + "/bench_stdout.txt");
+  std::vector<std::string> names;
+  ASSERT_NO_FATAL_FAILURE(ReadRecords(json, &names));
+  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()),
+            (std::set<std::string>{"matmul_64_t1", "matmul_64_t2"}));
+  // The temporary file was renamed, not left beside the result.
+  EXPECT_EQ(ListDir(dir), std::vector<std::string>{"out.json"});
+}
+
+TEST(BenchToolTest, FilterMatchingNothingFails) {
+  EXPECT_EQ(RunBench("", {"--quick", "--filter=no_such_record"}), 2);
+}
+
+TEST(BenchToolTest, RelativeJsonPathIsTheCallersDirectory) {
+  const std::string dir = TempDir() + "/caller";
+  ASSERT_EQ(std::system(absl::StrCat("mkdir -p '", dir, "'").c_str()), 0);
+  ASSERT_EQ(RunBench(absl::StrCat("BUILD_WORKING_DIRECTORY='", dir, "'"),
+                     {"--quick", "--filter=matmul_64", "--threads=1",
+                      "--json=relative.json"}),
+            0)
+      << ReadFile(TempDir() + "/bench_stdout.txt");
+  ASSERT_TRUE(Exists(dir + "/relative.json"));
+  std::vector<std::string> names;
+  ASSERT_NO_FATAL_FAILURE(ReadRecords(dir + "/relative.json", &names));
+  EXPECT_EQ(names, std::vector<std::string>{"matmul_64_t1"});
+}
+
+TEST(BenchToolTest, UnwritableJsonPathFailsWithoutPartialFile) {
+  const std::string json = TempDir() + "/missing_dir/out.json";
+  EXPECT_EQ(RunBench("", {"--quick", "--filter=matmul_64", "--threads=1",
+                          "--json=" + json}),
+            2);
+  EXPECT_FALSE(Exists(json));
+}
+
+// NaN and infinite figures become null; pct_peak appears only where set.
+TEST(BenchJsonTest, MissingFiguresAreNullAndPercentOfPeakIsNumeric) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  bench::Record timed = bench::MakeRecord("a \"quoted\" name", 2.0, 4.0,
+                                          "GFLOP/s", true, "openblas");
+  timed.pct_peak = bench::PercentOfPeak(64.0, 1);
+  const std::vector<bench::Record> records = {
+      timed,
+      bench::MakeRecord("no_baseline", 1.5, nan, "us", false, "none"),
+      bench::MakeRecord("infinite", inf, 3.0, "GB/s", true, "naive"),
+  };
+  ListValue list;
+  const std::string text = bench::RecordsToJson(records);
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(text, &list).ok())
+      << text;
+  ASSERT_EQ(list.values_size(), 3);
+  const auto& first = list.values(0).struct_value().fields();
+  EXPECT_EQ(first.at("name").string_value(), "a \"quoted\" name");
+  EXPECT_DOUBLE_EQ(first.at("ratio").number_value(), 0.5);
+  EXPECT_DOUBLE_EQ(first.at("pct_peak").number_value(), 50.0);
+  const auto& second = list.values(1).struct_value().fields();
+  EXPECT_EQ(second.at("baseline").kind_case(), Value::kNullValue);
+  EXPECT_EQ(second.at("ratio").kind_case(), Value::kNullValue);
+  EXPECT_EQ(second.count("pct_peak"), 0u);
+  const auto& third = list.values(2).struct_value().fields();
+  EXPECT_EQ(third.at("ours").kind_case(), Value::kNullValue);
+  EXPECT_EQ(third.at("ratio").kind_case(), Value::kNullValue);
+  EXPECT_DOUBLE_EQ(third.at("baseline").number_value(), 3.0);
+}
+
+}  // namespace
+}  // namespace minigraph
