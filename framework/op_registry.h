@@ -96,6 +96,9 @@ using FlopsFn = std::function<int64_t(const FlopsContext&)>;
 // may hold shapes within the allocation bound whose FLOP count is not.
 int64_t SaturatingProduct(std::initializer_list<int64_t> factors);
 
+// For ops that only move or view data (reshape, slice, concat, ...).
+inline int64_t NoArithmetic(const FlopsContext&) { return 0; }
+
 struct OpDef {
   std::string name;
   std::string summary;  // one line, for `minigraph ops`

@@ -408,6 +408,7 @@ MG_REGISTER_OP(reshape) {
     return std::vector<Tensor>{
         FromDoubles(in[0].ToVector<double>(), shape, in[0].dtype())};
   };
+  def.flops = NoArithmetic;
   def.samples = [] {
     const Tensor base = SampleUniform({3, 4, 5}, -2, 2, 21);
     // [4, 3, 5] with strides [5, 20, 1]: the last two axes cannot merge.
@@ -481,6 +482,7 @@ MG_REGISTER_OP(permute) {
     }
     return std::vector<Tensor>{FromDoubles(out, shape, x.dtype())};
   };
+  def.flops = NoArithmetic;
   def.samples = [] {
     return std::vector<OpSample>{
         {"rotate_3d",
@@ -540,6 +542,7 @@ MG_REGISTER_OP(expand) {
     }
     return std::vector<Tensor>{FromDoubles(out, shape, x.dtype())};
   };
+  def.flops = NoArithmetic;
   def.samples = [] {
     return std::vector<OpSample>{
         {"lead_and_stretch",
@@ -599,6 +602,7 @@ MG_REGISTER_OP(slice) {
     }
     return std::vector<Tensor>{FromDoubles(out, shape, x.dtype())};
   };
+  def.flops = NoArithmetic;
   def.samples = [] {
     return std::vector<OpSample>{
         {"negative_start_step_2",
@@ -669,6 +673,7 @@ MG_REGISTER_OP(slice_scatter) {
     }
     return std::vector<Tensor>{FromDoubles(out, shape, x.dtype())};
   };
+  def.flops = NoArithmetic;
   def.samples = [] {
     Attrs strided = SliceAttrValues(1, 1, 5, 2);
     strided.Set("shape", ShapeAttr{{3, 5}});
@@ -740,6 +745,7 @@ MG_REGISTER_OP(concat) {
     }
     return std::vector<Tensor>{FromDoubles(out, shape, in[0].dtype())};
   };
+  def.flops = NoArithmetic;
   def.samples = [] {
     return std::vector<OpSample>{
         {"three_on_axis_1",
@@ -776,6 +782,7 @@ MG_REGISTER_OP(contiguous) {
     return std::vector<Tensor>{
         FromDoubles(in[0].ToVector<double>(), in[0].shape(), in[0].dtype())};
   };
+  def.flops = NoArithmetic;
   def.samples = [] {
     return std::vector<OpSample>{
         {"transposed", {Transpose(SampleUniform({3, 5}, -2, 2, 81), 0, 1)}, {}},

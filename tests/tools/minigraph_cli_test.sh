@@ -211,6 +211,14 @@ rm -f "${DIR}/oversized.pb"
 mg 0 stats "${DIR}/tiny.pb" && has "${OUT}" "parameters: 52 elements" &&
   has "${OUT}" "peak activation memory" && has "${OUT}" "total FLOPs: 678"
 mg 0 stats "${DIR}/tiny.pb" --backward && has "${OUT}" "gradient)"
+# Views and copies do no arithmetic; a [1, 16, 512] x [512, 512]^T matmul
+# does 2 * 16 * 512 * 512.
+mg 0 stats --model attention --seq 16 && {
+  grep -qE "^attention/q_proj/reshape_1 +reshape +0 " "${OUT}" ||
+    fail "stats counts FLOPs for a reshape"
+  grep -qE "^attention/q_proj/matmul_0 +matmul +8388608 " "${OUT}" ||
+    fail "stats miscounts the q_proj matmul"
+}
 
 # ---- gradcheck -------------------------------------------------------------
 mg 0 gradcheck "${DIR}/tiny64.pb" && has "${OUT}" "full Jacobian" &&
