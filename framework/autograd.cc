@@ -29,41 +29,54 @@ Tensor ZerosLike(const TensorMeta& meta) {
 // The engine's record of one reachable node: an owning reference (releasing
 // one node drops its inputs, which may hold the last reference to another
 // node still to be released), how many consumer edges have not delivered
-// their gradient yet, and the gradients of its outputs summed so far.
+// their gradient yet, the gradients of its outputs summed so far, and for
+// each input the state of the node that made it (kNoState for a leaf or an
+// input the op does not differentiate), found once while counting edges so
+// that delivering gradients needs no hash lookup.
+constexpr uint32_t kNoState = ~uint32_t{0};
+
 struct NodeState {
   std::shared_ptr<Node> node;
   int pending = 0;
   absl::InlinedVector<Tensor, 1> grads;
+  absl::InlinedVector<uint32_t, 2> input_states;
 };
 
 // Where a gradient flowing into a tensor goes: the output slot of the node
 // that made it, or the leaf itself. Nodes are numbered in discovery order;
 // the hash maps only translate pointers to those numbers.
 struct GradSlots {
-  absl::flat_hash_map<const Node*, size_t> node_index;
+  absl::flat_hash_map<const Node*, uint32_t> node_index;
   std::vector<NodeState> nodes;
   absl::flat_hash_map<TensorImpl*, Tensor> leaf_grads;
+  // Gradients() reads the gradients of intermediate tensors after the pass;
+  // Backward() does not, so it hands each node's gradients to its rule and
+  // frees them as soon as the rule has run.
+  bool keep_node_grads = true;
 
-  // The state of `node`, created on first sight; `created` says which.
-  NodeState& StateOf(const std::shared_ptr<Node>& node, bool* created) {
-    auto [it, inserted] = node_index.try_emplace(node.get(), nodes.size());
-    *created = inserted;
+  // The index of `node`'s state, created on first sight.
+  uint32_t IndexOf(const std::shared_ptr<Node>& node) {
+    auto [it, inserted] =
+        node_index.try_emplace(node.get(), static_cast<uint32_t>(nodes.size()));
     if (inserted) {
-      nodes.push_back(NodeState{node, 0, {}});
-      nodes.back().grads.resize(node->output_metas().size());
+      NodeState& state = nodes.emplace_back();
+      state.node = node;
+      state.grads.resize(node->output_metas().size());
     }
-    return nodes[it->second];
+    return it->second;
+  }
+
+  static void AddInto(Tensor& slot, Tensor grad) {
+    slot = slot.defined() ? AddTensors(slot, grad) : std::move(grad);
   }
 
   void Accumulate(const Tensor& target, Tensor grad) {
-    Tensor* slot;
     if (const std::shared_ptr<Node>& node = target.grad_fn()) {
-      bool created;
-      slot = &StateOf(node, &created).grads[target.output_index()];
+      AddInto(nodes[IndexOf(node)].grads[target.output_index()],
+              std::move(grad));
     } else {
-      slot = &leaf_grads[target.impl()];
+      AddInto(leaf_grads[target.impl()], std::move(grad));
     }
-    *slot = slot->defined() ? AddTensors(*slot, grad) : std::move(grad);
   }
 
   Tensor Lookup(const Tensor& target) const {
@@ -121,7 +134,7 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
           DTypeName(out.dtype()), ShapeToString(out.shape())));
     }
     slots.Accumulate(out, seed);
-    if (out.grad_fn()) roots.push_back(slots.node_index[out.grad_fn().get()]);
+    if (out.grad_fn()) roots.push_back(slots.IndexOf(out.grad_fn()));
   }
 
   // Count, for every reachable node, the edges from consumers into it.
@@ -130,15 +143,19 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
     const Node* node = slots.nodes[scanned].node.get();
     if (node->released()) return ReleasedError(*node);
     const std::vector<Tensor>& inputs = node->inputs();
+    // Filled locally: IndexOf may grow slots.nodes and move the states.
+    absl::InlinedVector<uint32_t, 2> input_states(inputs.size(), kNoState);
     for (size_t i = 0; i < inputs.size(); ++i) {
       const std::shared_ptr<Node>& child = inputs[i].grad_fn();
       if (child == nullptr || !node->op().IsDifferentiable(i)) continue;
-      bool created;
-      ++slots.StateOf(child, &created).pending;
+      input_states[i] = slots.IndexOf(child);
+      ++slots.nodes[input_states[i]].pending;
     }
+    slots.nodes[scanned].input_states = std::move(input_states);
   }
 
   // Kahn's algorithm: a node runs once every consumer has given its share.
+  const bool release = !options.retain_graph && !options.create_graph;
   std::vector<size_t> ready;
   for (size_t root : roots) {
     if (slots.nodes[root].pending == 0) {
@@ -156,8 +173,11 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
     const OpDef& def = node->op();
     const std::vector<Tensor>& inputs = node->inputs();
 
-    // A copy: Gradients() reads the slots of intermediate tensors later.
-    absl::InlinedVector<Tensor, 1> grad_outs = slots.nodes[index].grads;
+    // Gradients() reads the slots of intermediate tensors later, so it gets
+    // a copy; otherwise they are no longer needed once the rule has them.
+    absl::InlinedVector<Tensor, 1> grad_outs =
+        slots.keep_node_grads ? slots.nodes[index].grads
+                              : std::move(slots.nodes[index].grads);
     for (size_t i = 0; i < grad_outs.size(); ++i) {
       if (!grad_outs[i].defined()) {
         grad_outs[i] = ZerosLike(node->output_metas()[i]);
@@ -200,19 +220,24 @@ absl::Status RunBackward(const std::vector<Tensor>& outputs,
               "') gave a ", DTypeName(g.dtype()), " gradient for ",
               DTypeName(inputs[i].dtype()), " input ", i));
         }
-        slots.Accumulate(inputs[i], std::move(g));
+        const uint32_t child = slots.nodes[index].input_states[i];
+        if (child == kNoState) {
+          GradSlots::AddInto(slots.leaf_grads[inputs[i].impl()], std::move(g));
+        } else {
+          GradSlots::AddInto(slots.nodes[child].grads[inputs[i].output_index()],
+                             std::move(g));
+        }
       }
     }
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const Node* child = inputs[i].grad_fn().get();
-      if (child == nullptr || !def.IsDifferentiable(i)) continue;
-      const size_t child_index = slots.node_index.find(child)->second;
-      if (--slots.nodes[child_index].pending == 0) ready.push_back(child_index);
+    for (const uint32_t child : slots.nodes[index].input_states) {
+      if (child != kNoState && --slots.nodes[child].pending == 0) {
+        ready.push_back(child);
+      }
     }
-  }
-
-  if (!options.retain_graph && !options.create_graph) {
-    for (NodeState& state : slots.nodes) state.node->Release();
+    // Every consumer of this node has run, so its saved tensors are no
+    // longer needed: free them now (while they are still in cache, and
+    // lowering the peak memory of the pass) unless the graph is kept.
+    if (release) node->Release();
   }
   return absl::OkStatus();
 }
@@ -274,6 +299,7 @@ absl::Status Backward(const std::vector<Tensor>& outputs,
                       const std::vector<Tensor>& grad_outputs,
                       const BackwardOptions& options) {
   GradSlots slots;
+  slots.keep_node_grads = false;
   MG_RETURN_IF_ERROR(RunBackward(outputs, grad_outputs, options, slots));
   EnableGradGuard grad_mode(options.create_graph);
   for (auto& [impl, grad] : slots.leaf_grads) {

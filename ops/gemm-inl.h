@@ -142,23 +142,60 @@ HWY_INLINE void ZeroPanelColumns(T* HWY_RESTRICT dst, size_t width, size_t from,
   }
 }
 
+// A stored transposed (unit stride along rows): row k of the block is `rows`
+// contiguous values. A few rows at a time are read once and dealt out to the
+// panels, so every source cache line is touched once instead of once per
+// panel (walking one panel down k reads MR values from a new cache line per
+// step, at the row stride), and each panel receives a contiguous run of
+// writes.
+// packed[p * MR * kc + k * MR + r] = a[k * sk + p * MR + r].
+template <typename T>
+HWY_INLINE void PackTransposedA(const T* HWY_RESTRICT a, int64_t sk,
+                                size_t rows, size_t kc,
+                                T* HWY_RESTRICT packed) {
+  constexpr size_t kMR = kGemmRows;
+  // Source rows per step: few enough to stay in L1 although they sit a
+  // large power of two apart (and so share cache sets).
+  constexpr size_t kRowsPerStep = 8;
+  const size_t full = rows / kMR;
+  const size_t rest = rows - full * kMR;
+  for (size_t k0 = 0; k0 < kc; k0 += kRowsPerStep) {
+    const size_t k1 = kc - k0 < kRowsPerStep ? kc : k0 + kRowsPerStep;
+    for (size_t p = 0; p < full; ++p) {
+      T* HWY_RESTRICT dst = packed + p * kMR * kc;
+      for (size_t k = k0; k < k1; ++k) {
+        // A constant size, so the copy is a few vector moves, not a call.
+        std::memcpy(dst + k * kMR, a + static_cast<int64_t>(k) * sk + p * kMR,
+                    kMR * sizeof(T));
+      }
+    }
+    if (rest != 0) {
+      T* HWY_RESTRICT dst = packed + full * kMR * kc;
+      for (size_t k = k0; k < k1; ++k) {
+        const T* HWY_RESTRICT src =
+            a + static_cast<int64_t>(k) * sk + full * kMR;
+        for (size_t r = 0; r < rest; ++r) dst[k * kMR + r] = src[r];
+        for (size_t r = rest; r < kMR; ++r) dst[k * kMR + r] = T{0};
+      }
+    }
+  }
+}
+
 // A (rows x kc, strides sm, sk) into ceil(rows / MR) panels, each kc steps of
 // MR values; rows past the end are zero so that full tiles can be computed.
 template <typename T>
 HWY_INLINE void PackA(const T* HWY_RESTRICT a, int64_t sm, int64_t sk,
                       size_t rows, size_t kc, T* HWY_RESTRICT packed) {
   constexpr size_t kMR = kGemmRows;
+  if (sm == 1) {
+    PackTransposedA(a, sk, rows, kc, packed);
+    return;
+  }
   for (size_t i0 = 0; i0 < rows; i0 += kMR) {
     const size_t valid = rows - i0 < kMR ? rows - i0 : kMR;
     T* HWY_RESTRICT dst = packed + i0 * kc;
     const T* src = a + static_cast<int64_t>(i0) * sm;
-    if (sm == 1) {
-      // A stored transposed: each k step is `valid` contiguous values.
-      for (size_t k = 0; k < kc; ++k) {
-        std::memcpy(dst + k * kMR, src + static_cast<int64_t>(k) * sk,
-                    valid * sizeof(T));
-      }
-    } else if (sk == 1) {
+    if (sk == 1) {
       TransposeIntoPanel(src, sm, valid, kc, dst, kMR);
     } else {
       GatherIntoPanel(src, sm, sk, valid, kc, dst, kMR);
@@ -177,8 +214,15 @@ HWY_INLINE void PackB(D d, const T* HWY_RESTRICT b, int64_t sk, int64_t sn,
     const size_t valid = cols - j0 < nr ? cols - j0 : nr;
     T* HWY_RESTRICT dst = packed + j0 * kc;
     const T* src = b + static_cast<int64_t>(j0) * sn;
-    if (sn == 1) {
-      // Rows of B are contiguous: copy NR values per k step.
+    if (sn == 1 && valid == nr) {
+      // Rows of B are contiguous: copy NR values per k step (a constant
+      // size, so a few vector moves rather than a call).
+      constexpr size_t kNR = kGemmVectors * hn::MaxLanes(D());
+      for (size_t k = 0; k < kc; ++k) {
+        std::memcpy(dst + k * kNR, src + static_cast<int64_t>(k) * sk,
+                    kNR * sizeof(T));
+      }
+    } else if (sn == 1) {
       for (size_t k = 0; k < kc; ++k) {
         std::memcpy(dst + k * nr, src + static_cast<int64_t>(k) * sk,
                     valid * sizeof(T));

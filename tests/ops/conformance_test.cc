@@ -191,12 +191,12 @@ TEST(ConformanceTest, EveryRegisteredOpPassesEveryCheck) {
     }
   }
 
-  std::string header = absl::StrFormat("%-22s %7s", "op", "samples");
+  std::string header = absl::StrFormat("%-26s %7s", "op", "samples");
   for (const char* check : kChecks)
     absl::StrAppendFormat(&header, " %10s", check);
   std::string text = header + "\n";
   for (const auto& [name, row] : table) {
-    absl::StrAppendFormat(&text, "%-22s %7d", name, row.samples);
+    absl::StrAppendFormat(&text, "%-26s %7d", name, row.samples);
     for (const char* check : kChecks) {
       auto it = row.cells.find(check);
       absl::StrAppendFormat(&text, " %10s",
