@@ -55,6 +55,9 @@ absl::StatusOr<int> NormalizeAxis(int64_t axis, int rank) {
 }
 
 absl::Status ValidateShape(absl::Span<const int64_t> shape) {
+  // The bound is on the product of the nonzero dimensions, not only on the
+  // element count: an empty tensor [0, 2^50, 2^50] has no elements, but its
+  // strides (which skip zeros) would overflow.
   int64_t n = 1;
   for (int64_t d : shape) {
     if (d < 0) {
@@ -62,10 +65,11 @@ absl::Status ValidateShape(absl::Span<const int64_t> shape) {
           "shape ", ShapeToString(shape), " has a negative dimension"));
     }
     if (d != 0 && n > kMaxElements / d) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "shape ", ShapeToString(shape), " has more than 2^40 elements"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("shape ", ShapeToString(shape),
+                       " has more than 2^40 elements (zero dimensions aside)"));
     }
-    n *= d;
+    n *= std::max<int64_t>(d, 1);
   }
   return absl::OkStatus();
 }

@@ -28,7 +28,8 @@ absl::StatusOr<int> NormalizeAxis(int64_t axis, int rank);
 // Largest number of elements any tensor may have (2^40): guards allocations
 // driven by untrusted shapes.
 inline constexpr int64_t kMaxElements = int64_t{1} << 40;
-// Checks every dimension is >= 0 and the element count is below kMaxElements.
+// Checks every dimension is >= 0 and the product of the nonzero dimensions
+// (the element count, and the largest stride) is at most kMaxElements.
 absl::Status ValidateShape(absl::Span<const int64_t> shape);
 
 }  // namespace minigraph

@@ -27,6 +27,13 @@ TEST(ShapeTest, ValidateShapeGuardsAllocations) {
   EXPECT_THAT(ValidateShape({3, -1}).message(), HasSubstr("negative"));
   EXPECT_THAT(ValidateShape({1 << 30, 1 << 30, 1 << 30}).message(),
               HasSubstr("2^40"));
+  // Empty, but its strides would overflow: rejected too.
+  EXPECT_THAT(ValidateShape({0, int64_t{1} << 30, int64_t{1} << 30, 52})
+                  .message(),
+              HasSubstr("2^40"));
+  const Tensor empty = Tensor::Empty({0, int64_t{1} << 20, int64_t{1} << 20});
+  EXPECT_EQ(empty.numel(), 0);
+  EXPECT_EQ(empty.strides()[0], int64_t{1} << 40);
 }
 
 TEST(TensorTest, CreationFillsValues) {
