@@ -24,17 +24,19 @@ ValueType ValueType::FromMeta(const TensorMeta& meta) {
   return type;
 }
 
+std::string SymShapeToString(const SymShape& shape,
+                             absl::string_view separator) {
+  return absl::StrJoin(shape, separator, [](std::string* out, const SymDim& d) {
+    if (d.symbol.empty()) {
+      absl::StrAppend(out, d.size);
+    } else {
+      absl::StrAppend(out, d.symbol);
+    }
+  });
+}
+
 std::string ValueType::ToString() const {
-  return absl::StrCat(DTypeName(dtype), "[",
-                      absl::StrJoin(shape, ", ",
-                                    [](std::string* out, const SymDim& d) {
-                                      if (d.symbol.empty()) {
-                                        absl::StrAppend(out, d.size);
-                                      } else {
-                                        absl::StrAppend(out, d.symbol);
-                                      }
-                                    }),
-                      "]");
+  return absl::StrCat(DTypeName(dtype), "[", SymShapeToString(shape), "]");
 }
 
 std::string TensorRef::ToString() const {

@@ -38,6 +38,9 @@ struct SymDim {
   }
 };
 using SymShape = std::vector<SymDim>;
+// The dimensions joined by `separator`, each its size or its symbol.
+std::string SymShapeToString(const SymShape& shape,
+                             absl::string_view separator = ", ");
 
 struct ValueType {
   DType dtype = DType::kFloat32;

@@ -36,16 +36,7 @@ std::string ShortType(const ValueType& type) {
   const char* dtype = type.dtype == DType::kFloat32   ? "f32"
                       : type.dtype == DType::kFloat64 ? "f64"
                                                       : "i64";
-  return absl::StrCat(dtype, "[",
-                      absl::StrJoin(type.shape, ",",
-                                    [](std::string* out, const SymDim& d) {
-                                      if (d.symbol.empty()) {
-                                        absl::StrAppend(out, d.size);
-                                      } else {
-                                        absl::StrAppend(out, d.symbol);
-                                      }
-                                    }),
-                      "]");
+  return absl::StrCat(dtype, "[", SymShapeToString(type.shape, ","), "]");
 }
 
 std::string DotEscape(absl::string_view text) {

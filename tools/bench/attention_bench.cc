@@ -21,7 +21,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/autograd.h"
-#include "framework/memory_stats.h"
 #include "framework/thread_pool.h"
 #include "ops/all_ops.h"
 #include "tools/bench/bench.h"
@@ -108,13 +107,6 @@ Record SpeedRecord(const std::string& name, double flops, double fused_s,
   return record;
 }
 
-// Peak bytes above the level before `fn` ran, in MiB.
-double PeakMiB(const std::function<void()>& fn) {
-  ResetPeakAllocatedBytes();
-  const int64_t before = CurrentAllocatedBytes();
-  fn();
-  return static_cast<double>(PeakAllocatedBytes() - before) / (1 << 20);
-}
 
 void RunAttentionCore(const Context& ctx, std::vector<Record>* records) {
   const std::vector<Problem> speed =

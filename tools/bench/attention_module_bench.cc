@@ -20,7 +20,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/autograd.h"
-#include "framework/memory_stats.h"
 #include "framework/thread_pool.h"
 #include "models/attention.h"
 #include "models/minimind_config.h"
@@ -120,15 +119,12 @@ void RunAttentionModule(const Context& ctx, std::vector<Record>* records) {
     auto peak_mib = [&](AttentionPath path) {
       Tensor x = Tensor::Randn({1, len, config.hidden_size}, gen);
       x.set_requires_grad(true);
-      ResetPeakAllocatedBytes();
-      const int64_t before = CurrentAllocatedBytes();
-      {
+      return PeakMiB([&] {
         std::vector<Tensor> wrt = params;
         wrt.push_back(x);
         const Tensor y = RunModule(module, x, path);
         MG_CHECK_OK(Gradients({Sum(y)}, wrt).status());
-      }
-      return static_cast<double>(PeakAllocatedBytes() - before) / (1 << 20);
+      });
     };
     const double fused = peak_mib(AttentionPath::kFused);
     const double composed = peak_mib(AttentionPath::kComposed);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "framework/memory_stats.h"
 
 namespace minigraph::bench {
 namespace {
@@ -55,6 +57,13 @@ Record MakeRecord(std::string name, double ours, double baseline,
   r.baseline_name = std::move(baseline_name);
   r.note = std::move(note);
   return r;
+}
+
+double PeakMiB(const std::function<void()>& fn) {
+  ResetPeakAllocatedBytes();
+  const int64_t before = CurrentAllocatedBytes();
+  fn();
+  return static_cast<double>(PeakAllocatedBytes() - before) / (1 << 20);
 }
 
 double MedianSeconds(const std::function<void()>& fn, int min_runs,

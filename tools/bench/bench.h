@@ -42,6 +42,10 @@ Record MakeRecord(std::string name, double ours, double baseline,
 double MedianSeconds(const std::function<void()>& fn, int min_runs = 5,
                      double min_seconds = 0.2);
 
+// The most tensor storage (framework/memory_stats.h) alive while `fn` ran,
+// above the level before it, in MiB.
+double PeakMiB(const std::function<void()>& fn);
+
 struct Context {
   // Run only records whose name, or whose group's name, contains one of these
   // terms; empty runs everything.
