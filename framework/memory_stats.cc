@@ -1,5 +1,7 @@
 #include "framework/memory_stats.h"
 
+#include <sys/resource.h>
+
 #include <atomic>
 
 namespace minigraph {
@@ -28,5 +30,11 @@ int64_t CurrentAllocatedBytes() { return current_bytes.load(); }
 int64_t PeakAllocatedBytes() { return peak_bytes.load(); }
 
 void ResetPeakAllocatedBytes() { peak_bytes.store(current_bytes.load()); }
+
+int64_t MinorPageFaults() {
+  struct rusage usage;
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return -1;
+  return static_cast<int64_t>(usage.ru_minflt);
+}
 
 }  // namespace minigraph

@@ -200,9 +200,13 @@ absl::StatusOr<std::vector<Tensor>> CallOp(const OpDef& op,
   // Calls made inside the kernel are its own business, not graph nodes.
   OpCallObserver* const observer = op_call_observer;
   op_call_observer = nullptr;
-  std::vector<Tensor> outputs =
-      def->forward(KernelContext{inputs, attrs, *output_metas});
+  const KernelContext kernel{inputs, attrs, *output_metas};
+  std::vector<Tensor> outputs = def->forward(kernel);
   op_call_observer = observer;
+  if (!kernel.error.ok()) {
+    return absl::Status(kernel.error.code(),
+                        absl::StrCat(where(), ": ", kernel.error.message()));
+  }
   // A kernel may hand an input back unchanged (contiguous of a contiguous
   // tensor); the result still needs its own handle for its graph links.
   for (Tensor& output : outputs) {

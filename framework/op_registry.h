@@ -48,6 +48,10 @@ struct KernelContext {
   absl::Span<const Tensor> inputs;
   const Attrs& attrs;
   absl::Span<const TensorMeta> outputs;
+  // Inference never sees data, so a kernel that finds values it cannot
+  // process (an index out of range) sets this and returns no outputs; CallOp
+  // then returns it prefixed with the op and the node.
+  mutable absl::Status error = absl::OkStatus();
 };
 using KernelFn = std::function<std::vector<Tensor>(const KernelContext&)>;
 

@@ -8,9 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "framework/allocator.h"
 #include "framework/autograd.h"
 #include "framework/memory_stats.h"
-#include "hwy/aligned_allocator.h"
 
 namespace minigraph {
 
@@ -21,18 +21,30 @@ void DieWithStatus(const absl::Status& status) {
   std::abort();
 }
 
+namespace {
+
+// Bytes allocated past the end of every heap buffer, so that a kernel's
+// load of a whole last vector stays inside the block.
+constexpr size_t kTailBytes = 64;
+
+}  // namespace
+
 Storage::Storage(size_t num_bytes, Init init) : num_bytes_(num_bytes) {
   if (num_bytes <= kInlineBytes) {
     const uintptr_t address = reinterpret_cast<uintptr_t>(inline_);
     data_ = inline_ + ((64 - address % 64) % 64);
   } else {
-    // One extra vector keeps reads of a whole last vector in bounds.
-    data_ = hwy::AllocateAlignedBytes(num_bytes + 64, nullptr, nullptr);
+    // Reused blocks come from the caching allocator (framework/allocator.h)
+    // so that a loop allocating the same tensors again touches no fresh
+    // pages. One extra vector keeps reads of a whole last vector in bounds.
+    data_ = StorageAllocator().Allocate(num_bytes + kTailBytes);
     if (data_ == nullptr) {
       DieWithStatus(absl::ResourceExhaustedError(
           absl::StrCat("cannot allocate ", num_bytes, " bytes")));
     }
   }
+  // A reused block holds its last user's bytes: zero it here, not in the
+  // allocator, so kernels that write every byte skip the fill.
   if (init == Init::kZero) std::memset(data_, 0, num_bytes);
   RecordAllocation(num_bytes);
 }
@@ -41,7 +53,7 @@ Storage::~Storage() {
   RecordDeallocation(num_bytes_);
   if (data_ < static_cast<void*>(inline_) ||
       data_ >= static_cast<void*>(inline_ + sizeof(inline_))) {
-    hwy::FreeAlignedBytes(data_, nullptr, nullptr);
+    StorageAllocator().Free(data_, num_bytes_ + kTailBytes);
   }
 }
 

@@ -377,8 +377,8 @@ Tensor Attention::operator()(const Tensor& x) const {
   return ValueOrDie(Forward(x)).y;
 }
 
-std::vector<std::pair<std::string, Tensor>> Attention::NamedParameters() const {
-  std::vector<std::pair<std::string, Tensor>> named;
+NamedTensors Attention::NamedParameters() const {
+  NamedTensors named;
   AttentionWeights copy = weights_;
   for (const std::string& name : AttentionParameterNames(config_.qk_norm)) {
     named.emplace_back(name, *WeightSlot(copy, name));

@@ -29,6 +29,7 @@
 #include "framework/safetensors.h"
 #include "framework/tensor.h"
 #include "models/minimind_config.h"
+#include "models/module.h"
 
 namespace minigraph {
 
@@ -102,7 +103,10 @@ absl::StatusOr<AttentionOutput> AttentionForward(
 // head repeated n_rep times in a row (head h reads KV head h / n_rep).
 Tensor RepeatKV(const Tensor& x, int64_t n_rep);
 
-class Attention {
+// A Module: its parameters are named as inside a checkpoint layer
+// ("q_proj.weight", ...). Forward takes dropout from options.training, not
+// from training(): a model that holds it passes its own mode on.
+class Attention : public Module {
  public:
   // nn.Linear's default initialisation: U(-1/sqrt(in), 1/sqrt(in)); norm
   // weights 1. Parameters require grad.
@@ -132,7 +136,7 @@ class Attention {
   const AttentionWeights& weights() const { return weights_; }
   // ("q_proj.weight", tensor), ... in checkpoint order (q, k, v, o, then
   // q_norm, k_norm with qk_norm).
-  std::vector<std::pair<std::string, Tensor>> NamedParameters() const;
+  NamedTensors NamedParameters() const override;
 
  private:
   Attention(MiniMindConfig config, AttentionWeights weights)

@@ -22,11 +22,12 @@ struct RotaryTables {
   Tensor sin;  // [count, head_dim]
 };
 
-// Tables for positions start, ..., start + count - 1, computed in `dtype`
-// the way PyTorch computes MiniMind's tables in that dtype (inverse
-// frequencies rounded to dtype, angle = position * inv_freq in dtype, then
-// cos and sin), so float32 runs agree with PyTorch's float32 tables.
-// head_dim must be even.
+// Tables for positions start, ..., start + count - 1 made as MiniMind's
+// precompute_freqs_cis makes them, in float32 whatever `dtype` is:
+// inv_freq = 1 / theta^(float(2i) / d) and angle = float(t) * inv_freq, each
+// rounded to float32, then cos and sin rounded to float32 and converted to
+// `dtype`. So a float64 model rotates by exactly the angles a MiniMind
+// checkpoint was trained with. Constants (no graph nodes); head_dim even.
 RotaryTables MakeRotaryTables(int64_t head_dim, double theta, int64_t start,
                               int64_t count, DType dtype);
 

@@ -7,8 +7,11 @@
 #include "framework/tensor.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
+#include "ops/fused.h"
+#include "ops/loss.h"
 #include "ops/matmul.h"
 #include "ops/nn.h"
+#include "ops/optimizer.h"
 #include "ops/reduction.h"
 #include "ops/shape_ops.h"
 

@@ -25,14 +25,18 @@ void RmsNormInPlace(double* v, int64_t d, const std::vector<double>& weight,
   for (int64_t i = 0; i < d; ++i) v[i] = v[i] * inv * weight[i];
 }
 
-// Rotates each pair (v[i], v[i + d/2]) by pos * theta^(-2i/d).
+// Rotates each pair (v[i], v[i + d/2]) by pos * theta^(-2i/d), with the
+// angle, its cosine and its sine rounded to float32 as in MiniMind's
+// float32 tables (whatever the model's dtype).
 void RotateInPlace(double* v, int64_t d, double position, double theta) {
   const int64_t half = d / 2;
   for (int64_t i = 0; i < half; ++i) {
-    const double angle =
-        position *
-        std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(d));
-    const double c = std::cos(angle), s = std::sin(angle);
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(d);
+    const float frequency =
+        1.0f / static_cast<float>(std::pow(theta, exponent));
+    const float angle = static_cast<float>(position) * frequency;
+    const double c = static_cast<float>(std::cos(static_cast<double>(angle)));
+    const double s = static_cast<float>(std::sin(static_cast<double>(angle)));
     const double a = v[i], b = v[i + half];
     v[i] = a * c - b * s;
     v[i + half] = b * c + a * s;

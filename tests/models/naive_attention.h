@@ -2,7 +2,8 @@
 // double-precision loops, to test the op-composed module (and the CLI)
 // against. It shares no code with models/: RoPE is written as a rotation of
 // the pairs (x[i], x[i + d/2]), GQA as an index h / n_rep, the mask as a
-// visibility test, the softmax over visible keys only.
+// visibility test, the softmax over visible keys only. Rotation angles are
+// float32, as in MiniMind's RoPE tables.
 #ifndef MINIGRAPH_TESTS_MODELS_NAIVE_ATTENTION_H_
 #define MINIGRAPH_TESTS_MODELS_NAIVE_ATTENTION_H_
 

@@ -1,8 +1,10 @@
-// The benchmark binary end to end in its quick mode, on one small filter: it
+// The benchmark binary end to end in its quick mode, on small filters: it
 // exits 0 and writes a JSON list of records with the promised keys, where a
-// relative --json path means the directory `bazel run` was called from; and
-// the JSON writer on figures that do not exist. No timing is compared with
-// anything: this is not a timed test.
+// relative --json path means the directory `bazel run` was called from; %
+// of peak is relative to the FMA peak measured in the same run; the
+// allocator comparison has a row per allocator; and the JSON writer on
+// figures that do not exist. No timing is compared with anything: this is
+// not a timed test.
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,6 +28,7 @@ namespace minigraph {
 namespace {
 
 using ::google::protobuf::ListValue;
+using ::google::protobuf::Struct;
 using ::google::protobuf::Value;
 
 std::string TempDir() {
@@ -72,8 +75,9 @@ int RunBench(const std::string& env, const std::vector<std::string>& args) {
 
 // The file is a JSON list; every element an object with a string name and
 // unit, and ours, baseline and ratio each a number or null. Appends the names
-// to `names`.
-void ReadRecords(const std::string& path, std::vector<std::string>* names) {
+// to `names` and, when given, the objects to `objects`.
+void ReadRecords(const std::string& path, std::vector<std::string>* names,
+                 std::vector<Struct>* objects = nullptr) {
   ListValue list;
   const std::string text = ReadFile(path);
   const auto status = google::protobuf::util::JsonStringToMessage(text, &list);
@@ -92,7 +96,28 @@ void ReadRecords(const std::string& path, std::vector<std::string>* names) {
           << key;
     }
     names->push_back(fields.at("name").string_value());
+    if (objects != nullptr) objects->push_back(element.struct_value());
   }
+}
+
+// The record called `name` among `objects` (fails the test when absent).
+const Struct* FindRecord(const std::vector<Struct>& objects,
+                         const std::string& name) {
+  for (const Struct& object : objects) {
+    if (object.fields().at("name").string_value() == name) return &object;
+  }
+  ADD_FAILURE() << "no record " << name;
+  return nullptr;
+}
+
+bool IsNumber(const Struct& object, const std::string& key) {
+  const auto it = object.fields().find(key);
+  return it != object.fields().end() &&
+         it->second.kind_case() == Value::kNumberValue;
+}
+
+double Number(const Struct& object, const std::string& key) {
+  return object.fields().at(key).number_value();
 }
 
 TEST(BenchToolTest, QuickRunWritesJsonRecords) {
@@ -109,6 +134,87 @@ TEST(BenchToolTest, QuickRunWritesJsonRecords) {
             (std::set<std::string>{"matmul_64_t1", "matmul_64_t2"}));
   // The temporary file was renamed, not left beside the result.
   EXPECT_EQ(ListDir(dir), std::vector<std::string>{"out.json"});
+}
+
+// fma_peak_t<n> is the measured peak on n threads, and every matmul
+// record's pct_peak is its GFLOP/s over that same figure (recomputed here
+// from the JSON, so within the JSON's rounding).
+TEST(BenchToolTest, PercentOfPeakIsRelativeToTheMeasuredPeak) {
+  const std::string json = TempDir() + "/peak.json";
+  ASSERT_EQ(RunBench("", {"--quick", "--filter=matmul_64,fma_peak",
+                          "--threads=1,2", "--json=" + json}),
+            0)
+      << ReadFile(TempDir() + "/bench_stdout.txt");
+  std::vector<std::string> names;
+  std::vector<Struct> objects;
+  ASSERT_NO_FATAL_FAILURE(ReadRecords(json, &names, &objects));
+  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()),
+            (std::set<std::string>{"matmul_64_t1", "matmul_64_t2",
+                                   "fma_peak_t1", "fma_peak_t2"}));
+  for (int threads : {1, 2}) {
+    const Struct* peak = FindRecord(objects, absl::StrCat("fma_peak_t", threads));
+    const Struct* matmul =
+        FindRecord(objects, absl::StrCat("matmul_64_t", threads));
+    ASSERT_TRUE(peak != nullptr && matmul != nullptr);
+    ASSERT_TRUE(IsNumber(*peak, "ours"));
+    EXPECT_GT(Number(*peak, "ours"), 0.0);
+    EXPECT_FALSE(IsNumber(*peak, "pct_peak"));
+    ASSERT_TRUE(IsNumber(*matmul, "ours"));
+    ASSERT_TRUE(IsNumber(*matmul, "pct_peak"));
+    const double expected =
+        100.0 * Number(*matmul, "ours") / Number(*peak, "ours");
+    // pct_peak has 2 decimals, the figures 6 significant digits.
+    EXPECT_NEAR(Number(*matmul, "pct_peak"), expected,
+                0.006 + expected * 2e-5)
+        << threads;
+  }
+}
+
+// The allocator comparison in quick mode: one row per allocator, each from
+// a child process, against glibc; a row either has its figures (time, page
+// faults per iteration, peak RSS) or says why not (a library that is not
+// installed, or a preload that ASan rules out).
+TEST(BenchToolTest, AllocatorComparisonHasARowPerAllocator) {
+  const std::string json = TempDir() + "/alloc.json";
+  ASSERT_EQ(RunBench("", {"--quick", "--filter=alloc_attn_fused",
+                          "--threads=1", "--json=" + json}),
+            0)
+      << ReadFile(TempDir() + "/bench_stdout.txt");
+  std::vector<std::string> names;
+  std::vector<Struct> objects;
+  ASSERT_NO_FATAL_FAILURE(ReadRecords(json, &names, &objects));
+  const std::vector<std::string> allocators = {
+      "cache", "glibc", "glibc_tuned", "tcmalloc", "jemalloc", "mimalloc"};
+  ASSERT_EQ(names.size(), allocators.size());
+  for (const std::string& allocator : allocators) {
+    const Struct* record =
+        FindRecord(objects, absl::StrCat("alloc_attn_fused_", allocator, "_t1"));
+    ASSERT_NE(record, nullptr);
+    EXPECT_EQ(record->fields().at("unit").string_value(), "ms");
+    EXPECT_EQ(record->fields().at("baseline_name").string_value(), "glibc");
+    const std::string note = record->fields().at("note").string_value();
+    if (!IsNumber(*record, "ours")) {
+      // Only a preloaded library can be missing or skipped.
+      EXPECT_TRUE(allocator != "cache" && allocator != "glibc" &&
+                  allocator != "glibc_tuned")
+          << allocator << ": " << note;
+      EXPECT_TRUE(note.rfind("missing: ", 0) == 0 ||
+                  note.rfind("skipped: ", 0) == 0)
+          << note;
+      continue;
+    }
+    EXPECT_GT(Number(*record, "ours"), 0.0) << allocator;
+    ASSERT_TRUE(IsNumber(*record, "faults_per_iter")) << allocator;
+    EXPECT_GE(Number(*record, "faults_per_iter"), 0.0) << allocator;
+    ASSERT_TRUE(IsNumber(*record, "peak_rss_mib")) << allocator;
+    EXPECT_GT(Number(*record, "peak_rss_mib"), 0.0) << allocator;
+    EXPECT_NE(note.find("iterations"), std::string::npos) << note;
+  }
+  // glibc is its own baseline.
+  const Struct* glibc = FindRecord(objects, "alloc_attn_fused_glibc_t1");
+  ASSERT_NE(glibc, nullptr);
+  ASSERT_TRUE(IsNumber(*glibc, "ours"));
+  EXPECT_EQ(Number(*glibc, "ours"), Number(*glibc, "baseline"));
 }
 
 TEST(BenchToolTest, FilterMatchingNothingFails) {
@@ -137,16 +243,21 @@ TEST(BenchToolTest, UnwritableJsonPathFailsWithoutPartialFile) {
   EXPECT_FALSE(Exists(json));
 }
 
-// NaN and infinite figures become null; pct_peak appears only where set.
-TEST(BenchJsonTest, MissingFiguresAreNullAndPercentOfPeakIsNumeric) {
+// NaN and infinite figures become null; pct_peak, faults_per_iter and
+// peak_rss_mib appear only where set.
+TEST(BenchJsonTest, MissingFiguresAreNullAndOptionalFiguresAreNumeric) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
   bench::Record timed = bench::MakeRecord("a \"quoted\" name", 2.0, 4.0,
                                           "GFLOP/s", true, "openblas");
-  timed.pct_peak = bench::PercentOfPeak(64.0, 1);
+  timed.pct_peak = 50.0;
+  bench::Record loop = bench::MakeRecord("no_baseline", 1.5, nan, "us", false,
+                                         "none");
+  loop.faults_per_iter = 0.25;
+  loop.peak_rss_mib = 123.5;
   const std::vector<bench::Record> records = {
       timed,
-      bench::MakeRecord("no_baseline", 1.5, nan, "us", false, "none"),
+      loop,
       bench::MakeRecord("infinite", inf, 3.0, "GB/s", true, "naive"),
   };
   ListValue list;
@@ -158,10 +269,14 @@ TEST(BenchJsonTest, MissingFiguresAreNullAndPercentOfPeakIsNumeric) {
   EXPECT_EQ(first.at("name").string_value(), "a \"quoted\" name");
   EXPECT_DOUBLE_EQ(first.at("ratio").number_value(), 0.5);
   EXPECT_DOUBLE_EQ(first.at("pct_peak").number_value(), 50.0);
+  EXPECT_EQ(first.count("faults_per_iter"), 0u);
+  EXPECT_EQ(first.count("peak_rss_mib"), 0u);
   const auto& second = list.values(1).struct_value().fields();
   EXPECT_EQ(second.at("baseline").kind_case(), Value::kNullValue);
   EXPECT_EQ(second.at("ratio").kind_case(), Value::kNullValue);
   EXPECT_EQ(second.count("pct_peak"), 0u);
+  EXPECT_DOUBLE_EQ(second.at("faults_per_iter").number_value(), 0.25);
+  EXPECT_DOUBLE_EQ(second.at("peak_rss_mib").number_value(), 123.5);
   const auto& third = list.values(2).struct_value().fields();
   EXPECT_EQ(third.at("ours").kind_case(), Value::kNullValue);
   EXPECT_EQ(third.at("ratio").kind_case(), Value::kNullValue);

@@ -100,9 +100,10 @@ Record SpeedRecord(const std::string& name, double flops, double fused_s,
   const int threads = NumThreads();
   Record record = MakeRecord(
       name, fused_gflops, composed_gflops, "GFLOP/s", true, "composed",
-      absl::StrFormat("%.2f ms vs %.2f ms; peak %d x %.0f GFLOP/s",
-                      fused_s * 1e3, composed_s * 1e3, threads,
-                      kPeakGflopsPerCore));
+      absl::StrFormat("%.2f ms vs %.2f ms; measured peak %.0f GFLOP/s on %d "
+                      "threads",
+                      fused_s * 1e3, composed_s * 1e3, PeakGflops(threads),
+                      threads));
   record.pct_peak = PercentOfPeak(fused_gflops, threads);
   return record;
 }

@@ -97,9 +97,10 @@ void RunAttentionModule(const Context& ctx, std::vector<Record>* records) {
       const double flops = ModuleFlops(config, p, backward);
       Record record = MakeRecord(
           name, fused * 1e3, composed * 1e3, "ms", false, "composed",
-          absl::StrFormat("%.1f vs %.1f GFLOP/s; peak %d x %.0f GFLOP/s",
-                          flops / fused * 1e-9, flops / composed * 1e-9,
-                          threads, kPeakGflopsPerCore));
+          absl::StrFormat(
+              "%.1f vs %.1f GFLOP/s; measured peak %.0f GFLOP/s on %d threads",
+              flops / fused * 1e-9, flops / composed * 1e-9,
+              PeakGflops(threads), threads));
       // Of the fused path's flop rate.
       record.pct_peak = PercentOfPeak(flops / fused * 1e-9, threads);
       records->push_back(std::move(record));

@@ -10,10 +10,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/memory_stats.h"
+#include "tools/bench/fma_peak.h"
 
 namespace minigraph::bench {
 namespace {
@@ -57,6 +59,21 @@ Record MakeRecord(std::string name, double ours, double baseline,
   r.baseline_name = std::move(baseline_name);
   r.note = std::move(note);
   return r;
+}
+
+double PeakGflops(int threads) {
+  static std::mutex mutex;
+  static auto* peaks = new std::map<int, double>();
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = peaks->find(threads);
+  if (it == peaks->end()) {
+    it = peaks->emplace(threads, MeasureFmaPeak(threads).gflops).first;
+  }
+  return it->second;
+}
+
+double PercentOfPeak(double gflops, int threads) {
+  return 100.0 * gflops / PeakGflops(threads);
 }
 
 double PeakMiB(const std::function<void()>& fn) {
@@ -128,6 +145,14 @@ std::string RecordsToJson(const std::vector<Record>& records) {
     if (std::isfinite(r.pct_peak)) {
       absl::StrAppend(
           &out, ", \"pct_peak\": ", FormatFigure(r.pct_peak, 2, true, "null"));
+    }
+    if (std::isfinite(r.faults_per_iter)) {
+      absl::StrAppend(&out, ", \"faults_per_iter\": ",
+                      FormatFigure(r.faults_per_iter, 6, false, "null"));
+    }
+    if (std::isfinite(r.peak_rss_mib)) {
+      absl::StrAppend(&out, ", \"peak_rss_mib\": ",
+                      FormatFigure(r.peak_rss_mib, 6, false, "null"));
     }
     absl::StrAppend(&out, "}", i + 1 < records.size() ? "," : "", "\n");
   }

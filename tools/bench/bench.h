@@ -1,5 +1,7 @@
 // The benchmark harness: groups of measurements, each against a baseline run
 // in the same process, printed as a table and optionally written as JSON.
+// "% of peak" is relative to the float32 FMA peak measured in the same
+// process (PeakGflops), never to a figure assumed for the machine.
 //
 //   bazel run //tools/bench -- [--filter TERMS] [--json FILE] [--quick]
 #ifndef MINIGRAPH_TOOLS_BENCH_BENCH_H_
@@ -26,10 +28,15 @@ struct Record {
   double ratio = kNotANumber;
   std::string baseline_name;  // what the baseline is: "openblas", "naive", ...
   std::string note;           // e.g. "openblas 40% of peak"
-  // Percent of the float32 peak (kPeakGflopsPerCore x threads) that `ours`
-  // reaches, for records with a GFLOP/s figure; NaN (left out of the JSON)
-  // elsewhere.
+  // Percent of the measured float32 FMA peak on the record's thread count
+  // (PeakGflops) that `ours` reaches, for records with a GFLOP/s figure; NaN
+  // (left out of the JSON) elsewhere.
   double pct_peak = kNotANumber;
+  // For records of a loop's memory behaviour (the allocator comparison):
+  // minor page faults per iteration in steady state and the process's peak
+  // resident set in MiB; NaN (left out of the JSON) elsewhere.
+  double faults_per_iter = kNotANumber;
+  double peak_rss_mib = kNotANumber;
 };
 
 // Fills ratio from ours/baseline and whether the unit is higher-is-better.
@@ -70,8 +77,9 @@ std::string FormatFigure(double value, int digits, bool fixed,
                          const char* missing);
 
 // The records as a JSON list of objects with keys name, ours, baseline, unit,
-// ratio, baseline_name, note, and pct_peak where it is set. JSON has no NaN
-// or infinity: a figure that does not exist is null.
+// ratio, baseline_name, note, and pct_peak, faults_per_iter and peak_rss_mib
+// where they are set. JSON has no NaN or infinity: a figure that does not
+// exist is null.
 std::string RecordsToJson(const std::vector<Record>& records);
 
 // Writes RecordsToJson to `path` through a temporary file beside it and a
@@ -84,14 +92,14 @@ bool WriteRecordsJson(const std::string& path,
 // command was typed in, when that is set.
 std::string ResolveOutputPath(const std::string& path);
 
-// Float32 peak per core used for "% of peak": 128 GFLOP/s is the figure given
-// for this machine.
-inline constexpr double kPeakGflopsPerCore = 128.0;
+// The float32 FMA peak of `threads` threads running at once, in GFLOP/s:
+// measured (fma_peak.h) the first time a thread count is asked for, then
+// remembered for the rest of the process, so that every "% of peak" of a run
+// is relative to the same figure from the same machine state. Thread safe.
+double PeakGflops(int threads);
 
-// 100 gflops / (kPeakGflopsPerCore threads).
-inline double PercentOfPeak(double gflops, int threads) {
-  return 100.0 * gflops / (kPeakGflopsPerCore * threads);
-}
+// 100 gflops / PeakGflops(threads): the percentage of the measured peak.
+double PercentOfPeak(double gflops, int threads);
 
 }  // namespace minigraph::bench
 

@@ -2,6 +2,7 @@
 // writes the records (see WriteRecordsJson in bench.h).
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -11,6 +12,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "tools/bench/bench.h"
 
 ABSL_FLAG(std::vector<std::string>, filter, std::vector<std::string>(),
@@ -82,12 +84,20 @@ int Main(int argc, char** argv) {
     std::vector<Record> group_records;
     group->run(context, &group_records);
     for (const Record& r : group_records) {
+      // Memory figures, where a record has them, lead its note.
+      std::string note = r.note;
+      if (std::isfinite(r.faults_per_iter) || std::isfinite(r.peak_rss_mib)) {
+        note = absl::StrCat(FormatFigure(r.faults_per_iter, 3, false, "-"),
+                            " faults/iter, peak RSS ",
+                            FormatFigure(r.peak_rss_mib, 0, true, "-"),
+                            " MiB; ", note);
+      }
       std::printf("%-32s %12s %12s %-9s %7s %6s  %-14s %s\n", r.name.c_str(),
                   FormatFigure(r.ours, 4, false, "-").c_str(),
                   FormatFigure(r.baseline, 4, false, "-").c_str(),
                   r.unit.c_str(), FormatFigure(r.ratio, 3, true, "-").c_str(),
                   FormatFigure(r.pct_peak, 0, true, "-").c_str(),
-                  r.baseline_name.c_str(), r.note.c_str());
+                  r.baseline_name.c_str(), note.c_str());
       std::fflush(stdout);
     }
     records.insert(records.end(), group_records.begin(), group_records.end());

@@ -145,8 +145,9 @@ void RunMatmul(const Context& ctx, std::vector<Record>* records) {
       const double blas = flops / t.baseline * 1e-9;
       Record record = MakeRecord(
           name, ours, blas, "GFLOP/s", true, "openblas",
-          absl::StrFormat("peak %d x %.0f GFLOP/s; openblas %.0f%% of it",
-                          threads, kPeakGflopsPerCore,
+          absl::StrFormat("measured peak %.0f GFLOP/s on %d threads; "
+                          "openblas %.0f%% of it",
+                          PeakGflops(threads), threads,
                           PercentOfPeak(blas, threads)));
       record.pct_peak = PercentOfPeak(ours, threads);
       records->push_back(std::move(record));

@@ -18,12 +18,6 @@ ABSL_FLAG(std::string, weights, "",
 ABSL_FLAG(std::string, prefix, "",
           "attention: prefix of the parameter names in --weights, e.g. "
           "model.layers.0.self_attn.");
-ABSL_FLAG(std::string, input, "",
-          "attention: safetensors file with x [B, T, hidden] and optionally "
-          "grad_output and attention_mask");
-ABSL_FLAG(bool, grad, false,
-          "attention: also write grad.x and grad.<parameter> (the backward "
-          "pass of <grad_output, y>)");
 ABSL_FLAG(int64_t, heads, 8, "attention: number of query heads");
 ABSL_FLAG(int64_t, kv_heads, 2,
           "attention: number of key/value heads (GQA); divides --heads");

@@ -14,6 +14,13 @@ ABSL_FLAG(std::string, dtype, "",
 ABSL_FLAG(uint64_t, seed, 0, "seed for parameters and example inputs");
 ABSL_FLAG(std::vector<std::string>, set, {},
           "model settings as key=value,... (e.g. heads=8,kv_heads=2)");
+ABSL_FLAG(std::string, input, "",
+          "attention, lm: safetensors file with the input tensors");
+ABSL_FLAG(bool, grad, false,
+          "attention, lm: also write the gradients (grad.<name>)");
+ABSL_FLAG(double, eps, 1e-6,
+          "gradcheck: finite-difference step (default 1e-6); train: AdamW "
+          "epsilon (default 1e-8 there)");
 ABSL_FLAG(std::string, output, "",
           "file to write (written whole through a temporary file; "
           "default: standard output where that makes sense)");

@@ -23,7 +23,6 @@ ABSL_FLAG(bool, fast, false,
           "compare random projections u^T J v instead of the full Jacobian "
           "(chosen automatically for inputs over 4096 elements)");
 ABSL_FLAG(bool, second_order, false, "also check the gradient of the gradient");
-ABSL_FLAG(double, eps, 1e-6, "finite-difference step");
 ABSL_FLAG(double, atol, 1e-5, "absolute tolerance");
 ABSL_FLAG(double, rtol, 1e-3, "relative tolerance");
 

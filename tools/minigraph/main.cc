@@ -191,6 +191,7 @@ int Main(int argc, char** argv) {
       return BadUsage(*verb,
                       absl::StrCat("--", spelled, "=", value, ": ", error));
     }
+    NoteFlagGiven(name);
   }
   return verb->run(positional);
 }

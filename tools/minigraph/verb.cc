@@ -1,6 +1,8 @@
 #include "tools/minigraph/verb.h"
 
 #include <map>
+#include <set>
+#include <string>
 
 namespace minigraph::cli {
 namespace {
@@ -27,5 +29,14 @@ std::vector<const Verb*> AllVerbs() {
   for (const auto& [name, verb] : Verbs()) verbs.push_back(&verb);
   return verbs;
 }
+
+std::set<std::string>& GivenFlags() {
+  static std::set<std::string>* given = new std::set<std::string>();
+  return *given;
+}
+
+bool FlagGiven(const std::string& name) { return GivenFlags().count(name) > 0; }
+
+void NoteFlagGiven(const std::string& name) { GivenFlags().insert(name); }
 
 }  // namespace minigraph::cli

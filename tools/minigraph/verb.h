@@ -24,6 +24,12 @@ struct Verb {
 };
 
 bool RegisterVerb(Verb verb);
+
+// Whether flag `name` (underscored) was given on this command line: a verb
+// whose default differs from a shared flag's uses its own when it was not.
+bool FlagGiven(const std::string& name);
+// Called by the command-line parser for every flag it sets.
+void NoteFlagGiven(const std::string& name);
 const Verb* FindVerb(const std::string& name);
 std::vector<const Verb*> AllVerbs();
 
