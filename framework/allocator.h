@@ -31,6 +31,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
 #include <vector>
 
@@ -38,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "framework/memory_stats.h"
 
 namespace minigraph {
 
@@ -105,6 +108,38 @@ class CachingAllocator {
 // The allocator behind every tensor's Storage (never destroyed, so storage
 // freed during static destruction is still taken back).
 CachingAllocator& StorageAllocator();
+
+// A kernel's working buffer of n elements from StorageAllocator(), so that
+// repeated calls reuse memory instead of touching fresh pages, counted in
+// the allocation statistics (memory_stats.h) like tensor storage. Its
+// contents start unspecified.
+template <typename T>
+class ScratchBuffer {
+ public:
+  explicit ScratchBuffer(size_t n)
+      : bytes_(n * sizeof(T)),
+        data_(static_cast<T*>(StorageAllocator().Allocate(bytes_))) {
+    if (data_ == nullptr && bytes_ != 0) {
+      std::fprintf(stderr, "minigraph: out of memory (%zu bytes of scratch)\n",
+                   bytes_);
+      std::abort();
+    }
+    RecordAllocation(bytes_);
+  }
+  ~ScratchBuffer() {
+    StorageAllocator().Free(data_, bytes_);
+    RecordDeallocation(bytes_);
+  }
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+
+  T* get() const { return data_; }
+  T& operator[](size_t i) const { return data_[i]; }
+
+ private:
+  size_t bytes_;
+  T* data_;
+};
 
 // The process-wide allocator's starting limit: MINIGRAPH_ALLOCATOR_CACHE_MB
 // when it is valid (an invalid value is reported on stderr and ignored),

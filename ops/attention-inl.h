@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "framework/allocator.h"
 #include "framework/memory_stats.h"
 #include "hwy/aligned_allocator.h"
 
@@ -85,27 +86,10 @@ struct AttentionBackwardArgs {
   T* dv = nullptr;  // [B, Hkv, Tk, D]
 };
 
-// An aligned scratch buffer of n elements, counted in the process's
-// allocation statistics like tensor storage (so that peak-memory figures
-// include the kernels' own working set).
+// Scratch buffers come from the storage allocator (reused, counted in the
+// peak-memory figures).
 template <typename T>
-class CountedScratch {
- public:
-  explicit CountedScratch(size_t n)
-      : data_(hwy::AllocateAligned<T>(n)), bytes_(n * sizeof(T)) {
-    RecordAllocation(bytes_);
-  }
-  ~CountedScratch() { RecordDeallocation(bytes_); }
-  CountedScratch(const CountedScratch&) = delete;
-  CountedScratch& operator=(const CountedScratch&) = delete;
-
-  T* get() const { return data_.get(); }
-  T& operator[](size_t i) const { return data_.get()[i]; }
-
- private:
-  hwy::AlignedFreeUniquePtr<T[]> data_;
-  size_t bytes_;
-};
+using CountedScratch = ScratchBuffer<T>;
 
 }  // namespace minigraph
 

@@ -47,6 +47,7 @@ struct MatmulPlan {
 #include <algorithm>
 #include <cstddef>
 
+#include "framework/allocator.h"
 #include "framework/thread_pool.h"
 #include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
@@ -292,9 +293,9 @@ void MatmulMatrix(const MatmulPlan<T>& plan, const T* a, const T* b, T* y,
   }
   // Direct kernel: B rows must be contiguous for its vector loads.
   int64_t ldb = plan.b_stride_k;
-  hwy::AlignedFreeUniquePtr<T[]> packed;
-  if (plan.b_stride_n != 1 && n > 1) {
-    packed = hwy::AllocateAligned<T>(k * n);
+  const bool pack = plan.b_stride_n != 1 && n > 1;
+  ScratchBuffer<T> packed(pack ? static_cast<size_t>(k * n) : 0);
+  if (pack) {
     for (int64_t kk = 0; kk < k; ++kk) {
       for (int64_t j = 0; j < n; ++j) {
         packed[kk * n + j] = b[kk * plan.b_stride_k + j * plan.b_stride_n];

@@ -26,7 +26,7 @@ struct TrainPlan {
   std::string preset = "tiny";
   // See DataOptions::path; "" is the default corpus.
   std::string data_path;
-  int64_t steps = 600;  // optimizer steps in the whole run
+  int64_t steps = 3000;  // optimizer steps in the whole run
   int64_t batch = 16;
   int64_t seq = 128;
   int64_t accum = 1;  // micro-batches per optimizer step
@@ -37,7 +37,7 @@ struct TrainPlan {
   double grad_clip = 1.0;  // <= 0: no clipping (the norm is still logged)
   DType dtype = DType::kFloat32;
   uint64_t seed = 0;
-  int64_t eval_every = 100;  // 0: never (the last step still evaluates)
+  int64_t eval_every = 250;  // 0: never (the last step still evaluates)
   int64_t eval_batches = 8;
   int64_t checkpoint_every = 0;  // 0: only at the end
 };

@@ -152,7 +152,8 @@ TEST(BenchToolTest, PercentOfPeakIsRelativeToTheMeasuredPeak) {
             (std::set<std::string>{"matmul_64_t1", "matmul_64_t2",
                                    "fma_peak_t1", "fma_peak_t2"}));
   for (int threads : {1, 2}) {
-    const Struct* peak = FindRecord(objects, absl::StrCat("fma_peak_t", threads));
+    const Struct* peak =
+        FindRecord(objects, absl::StrCat("fma_peak_t", threads));
     const Struct* matmul =
         FindRecord(objects, absl::StrCat("matmul_64_t", threads));
     ASSERT_TRUE(peak != nullptr && matmul != nullptr);
@@ -164,8 +165,7 @@ TEST(BenchToolTest, PercentOfPeakIsRelativeToTheMeasuredPeak) {
     const double expected =
         100.0 * Number(*matmul, "ours") / Number(*peak, "ours");
     // pct_peak has 2 decimals, the figures 6 significant digits.
-    EXPECT_NEAR(Number(*matmul, "pct_peak"), expected,
-                0.006 + expected * 2e-5)
+    EXPECT_NEAR(Number(*matmul, "pct_peak"), expected, 0.006 + expected * 2e-5)
         << threads;
   }
 }
@@ -176,8 +176,8 @@ TEST(BenchToolTest, PercentOfPeakIsRelativeToTheMeasuredPeak) {
 // installed, or a preload that ASan rules out).
 TEST(BenchToolTest, AllocatorComparisonHasARowPerAllocator) {
   const std::string json = TempDir() + "/alloc.json";
-  ASSERT_EQ(RunBench("", {"--quick", "--filter=alloc_attn_fused",
-                          "--threads=1", "--json=" + json}),
+  ASSERT_EQ(RunBench("", {"--quick", "--filter=alloc_attn_fused", "--threads=1",
+                          "--json=" + json}),
             0)
       << ReadFile(TempDir() + "/bench_stdout.txt");
   std::vector<std::string> names;
@@ -187,8 +187,8 @@ TEST(BenchToolTest, AllocatorComparisonHasARowPerAllocator) {
       "cache", "glibc", "glibc_tuned", "tcmalloc", "jemalloc", "mimalloc"};
   ASSERT_EQ(names.size(), allocators.size());
   for (const std::string& allocator : allocators) {
-    const Struct* record =
-        FindRecord(objects, absl::StrCat("alloc_attn_fused_", allocator, "_t1"));
+    const Struct* record = FindRecord(
+        objects, absl::StrCat("alloc_attn_fused_", allocator, "_t1"));
     ASSERT_NE(record, nullptr);
     EXPECT_EQ(record->fields().at("unit").string_value(), "ms");
     EXPECT_EQ(record->fields().at("baseline_name").string_value(), "glibc");
@@ -251,8 +251,8 @@ TEST(BenchJsonTest, MissingFiguresAreNullAndOptionalFiguresAreNumeric) {
   bench::Record timed = bench::MakeRecord("a \"quoted\" name", 2.0, 4.0,
                                           "GFLOP/s", true, "openblas");
   timed.pct_peak = 50.0;
-  bench::Record loop = bench::MakeRecord("no_baseline", 1.5, nan, "us", false,
-                                         "none");
+  bench::Record loop =
+      bench::MakeRecord("no_baseline", 1.5, nan, "us", false, "none");
   loop.faults_per_iter = 0.25;
   loop.peak_rss_mib = 123.5;
   const std::vector<bench::Record> records = {

@@ -122,7 +122,8 @@ Block MakeBlock(const MiniMindConfig& config, Generator& gen) {
   Block block{ValueOrDie(Attention::Create(config, gen)),
               Tensor::Ones({hidden}).set_requires_grad(true),
               Tensor::Ones({hidden}).set_requires_grad(true),
-              LinearWeight(inner, hidden, gen), LinearWeight(inner, hidden, gen),
+              LinearWeight(inner, hidden, gen),
+              LinearWeight(inner, hidden, gen),
               LinearWeight(hidden, inner, gen)};
   return block;
 }
@@ -132,9 +133,9 @@ Tensor BlockForward(const Block& b, const MiniMindConfig& config,
                     const Tensor& x) {
   Tensor h = x + b.attention(RmsNorm(x, b.input_norm, config.rms_norm_eps));
   const Tensor n = RmsNorm(h, b.post_norm, config.rms_norm_eps);
-  const Tensor mlp = Matmul(Silu(Matmul(n, b.gate, false, true)) *
-                                Matmul(n, b.up, false, true),
-                            b.down, false, true);
+  const Tensor mlp = Matmul(
+      Silu(Matmul(n, b.gate, false, true)) * Matmul(n, b.up, false, true),
+      b.down, false, true);
   return h + mlp;
 }
 
@@ -142,13 +143,13 @@ Tensor BlockForward(const Block& b, const MiniMindConfig& config,
 std::function<void()> MakeWorkload(const std::string& workload,
                                    const WorkloadSize& size) {
   const MiniMindConfig config;
-  auto gen = std::make_shared<Generator>(7);
+  Generator gen(7);
   const Shape x_shape = {size.batch, size.len, config.hidden_size};
   if (workload == "train") {
     auto blocks = std::make_shared<std::vector<Block>>();
     auto params = std::make_shared<std::vector<Tensor>>();
     for (int i = 0; i < size.blocks; ++i) {
-      blocks->push_back(MakeBlock(config, *gen));
+      blocks->push_back(MakeBlock(config, gen));
       const Block& b = blocks->back();
       for (const auto& [name, tensor] : b.attention.NamedParameters()) {
         params->push_back(tensor);
@@ -156,7 +157,7 @@ std::function<void()> MakeWorkload(const std::string& workload,
       for (const Tensor& t : {b.input_norm, b.post_norm, b.gate, b.up, b.down})
         params->push_back(t);
     }
-    const Tensor x = Tensor::Randn(x_shape, *gen);
+    const Tensor x = Tensor::Randn(x_shape, gen);
     return [config, blocks, params, x] {
       Tensor h = x;
       for (const Block& b : *blocks) h = BlockForward(b, config, h);
@@ -174,15 +175,15 @@ std::function<void()> MakeWorkload(const std::string& workload,
     };
   }
   auto module = std::make_shared<Attention>(
-      ValueOrDie(Attention::Create(config, *gen, DType::kFloat32)));
+      ValueOrDie(Attention::Create(config, gen, DType::kFloat32)));
   std::vector<Tensor> wrt;
   for (const auto& [name, tensor] : module->NamedParameters()) {
     wrt.push_back(tensor);
   }
-  Tensor x = Tensor::Randn(x_shape, *gen);
+  Tensor x = Tensor::Randn(x_shape, gen);
   x.set_requires_grad(true);
   wrt.push_back(x);
-  const Tensor dy = Tensor::Randn(x_shape, *gen);
+  const Tensor dy = Tensor::Randn(x_shape, gen);
   AttentionOptions options;
   options.path = workload == "attn_composed" ? AttentionPath::kComposed
                                              : AttentionPath::kFused;
@@ -347,9 +348,8 @@ ChildResult ReadChildRecord(const std::string& path, const std::string& name) {
     const auto& fields = element.struct_value().fields();
     auto number = [&](const char* key) {
       const auto it = fields.find(key);
-      return it != fields.end() &&
-                     it->second.kind_case() ==
-                         google::protobuf::Value::kNumberValue
+      return it != fields.end() && it->second.kind_case() ==
+                                       google::protobuf::Value::kNumberValue
                  ? it->second.number_value()
                  : kNotANumber;
     };
@@ -403,7 +403,8 @@ ChildResult RunChild(const Variant& variant, const std::string& workload,
   const std::vector<std::string> env =
       ChildEnvironment(variant, preload, threads);
   std::vector<char*> argv, envp;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
@@ -487,8 +488,8 @@ void RunAllocators(const Context& ctx, std::vector<Record>* records) {
     for (int threads : ctx.threads) {
       std::vector<const Variant*> wanted;
       for (const Variant& v : variants) {
-        if (ctx.Wants(absl::StrCat("alloc_", workload, "_", v.name, "_t",
-                                   threads))) {
+        if (ctx.Wants(
+                absl::StrCat("alloc_", workload, "_", v.name, "_t", threads))) {
           wanted.push_back(&v);
         }
       }
@@ -510,20 +511,19 @@ void RunAllocators(const Context& ctx, std::vector<Record>* records) {
         const ChildResult r = Combine(results[v->name]);
         const std::string name =
             absl::StrCat("alloc_", workload, "_", v->name, "_t", threads);
-        const double glibc_ms = baseline.ok ? baseline.record.ours : kNotANumber;
+        const double glibc_ms =
+            baseline.ok ? baseline.record.ours : kNotANumber;
         if (!r.ok) {
           records->push_back(MakeRecord(name, kNotANumber, glibc_ms, "ms",
                                         false, "glibc", r.error));
           continue;
         }
-        Record record =
-            MakeRecord(name, r.record.ours, glibc_ms, "ms", false, "glibc",
-                       absl::StrCat(r.record.note, rounds > 1
-                                                       ? absl::StrFormat(
-                                                             "; median of %d "
-                                                             "child runs",
-                                                             rounds)
-                                                       : ""));
+        std::string note = r.record.note;
+        if (rounds > 1) {
+          absl::StrAppend(&note, "; median of ", rounds, " child runs");
+        }
+        Record record = MakeRecord(name, r.record.ours, glibc_ms, "ms", false,
+                                   "glibc", note);
         record.faults_per_iter = r.record.faults_per_iter;
         record.peak_rss_mib = r.record.peak_rss_mib;
         records->push_back(std::move(record));

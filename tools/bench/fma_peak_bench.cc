@@ -29,8 +29,7 @@ void RunFmaPeak(const Context& ctx, std::vector<Record>* records) {
                         "accumulators (%s), median of %d runs; %.1f per "
                         "thread",
                         shape.accumulators, static_cast<int>(shape.lanes),
-                        shape.target.c_str(), kFmaPeakRuns,
-                        gflops / threads)));
+                        shape.target.c_str(), kFmaPeakRuns, gflops / threads)));
   }
 }
 

@@ -26,7 +26,7 @@ ABSL_FLAG(std::string, data, "",
           "train: .txt (UTF-8), .jsonl ({\"text\": ...} per line) or "
           ".safetensors (input_ids int64 [S, B, T], optional labels); "
           "default: the fortunes corpus");
-ABSL_FLAG(int64_t, steps, 600,
+ABSL_FLAG(int64_t, steps, 3000,
           "train: optimizer steps in the run (with --data F.safetensors: "
           "every batch it holds)");
 ABSL_FLAG(std::string, optimizer, "adamw", "train: adamw or sgd");
@@ -34,7 +34,7 @@ ABSL_FLAG(double, lr, 2e-3, "train: peak learning rate");
 ABSL_FLAG(std::string, schedule, "cosine",
           "train: constant, cosine (warmup, then cosine to --min-lr) or "
           "minimind (lr * (0.1 + 0.45 * (1 + cos(pi s / S))))");
-ABSL_FLAG(int64_t, warmup, 30, "train: linear warmup steps");
+ABSL_FLAG(int64_t, warmup, 100, "train: linear warmup steps");
 ABSL_FLAG(double, min_lr, 2e-4, "train: the cosine schedule's floor");
 ABSL_FLAG(std::vector<std::string>, betas, {},
           "train: AdamW betas as b1,b2 (default 0.9,0.999)");
@@ -47,7 +47,7 @@ ABSL_FLAG(bool, nesterov, false, "train: SGD Nesterov momentum");
 ABSL_FLAG(double, grad_clip, 1.0,
           "train: clip the global gradient norm to this (0: no clipping)");
 ABSL_FLAG(int64_t, accum, 1, "train: micro-batches per optimizer step");
-ABSL_FLAG(int64_t, eval_every, 100,
+ABSL_FLAG(int64_t, eval_every, 250,
           "train: evaluate on the held-out split every N steps (0: only at "
           "the end)");
 ABSL_FLAG(int64_t, eval_batches, 8, "train: held-out batches per evaluation");
@@ -80,8 +80,9 @@ constexpr char kTrainUsage[] =
     "continues a run to the end of its plan, with the same bits as a run\n"
     "that never stopped; Ctrl-C checkpoints after the current step.\n"
     "--out is short for --output.\n"
-    "Defaults: batch 16, seq 128, lr 2e-3 cosine with 30 warmup steps to\n"
-    "2e-4, AdamW betas 0.9,0.999 eps 1e-8 weight decay 0.01, grad clip 1.\n";
+    "Defaults: 3000 steps, batch 16, seq 128, lr 2e-3 cosine with 100\n"
+    "warmup steps to 2e-4, AdamW betas 0.9,0.999 eps 1e-8 weight decay\n"
+    "0.01, grad clip 1.\n";
 
 std::atomic<bool> g_interrupted{false};
 
