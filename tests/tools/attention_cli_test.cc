@@ -24,6 +24,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/models/naive_attention.h"
+#include "tests/tools/cli_test_util.h"
 
 namespace minigraph {
 namespace {
@@ -32,6 +33,9 @@ using ::minigraph::testing::NaiveAttention;
 using ::minigraph::testing::NaiveAttentionResult;
 using ::minigraph::testing::NaiveAttentionSpec;
 using ::minigraph::testing::NaiveGradient;
+using ::minigraph::testing::RunMinigraph;
+using ::minigraph::testing::RunResult;
+using ::minigraph::testing::TempPath;
 using ::testing::HasSubstr;
 
 // One tensor of a file, with its values as float32 or int64 ("F32", "I64").
@@ -80,11 +84,6 @@ std::string TorchStyleSafetensors(std::vector<Entry> entries) {
   return file + header + data;
 }
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
-}
-
 void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << bytes;
@@ -103,26 +102,6 @@ std::vector<double> Known(int64_t n, double salt, double scale) {
                               0.1 * scale * std::cos(0.11 * i * salt));
   }
   return v;
-}
-
-struct RunResult {
-  int exit_code;
-  std::string stderr_text;
-};
-
-RunResult RunMinigraph(const std::vector<std::string>& args) {
-  const std::string binary = absl::StrCat(std::getenv("TEST_SRCDIR"),
-                                          "/minigraph/tools/minigraph/"
-                                          "minigraph");
-  const std::string err = TempPath("stderr.txt");
-  std::string command = binary;
-  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
-  absl::StrAppend(&command, " 2>'", err, "'");
-  const int status = std::system(command.c_str());
-  std::ifstream in(err);
-  std::stringstream text;
-  text << in.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
 }
 
 void ExpectClose(const Tensor& got, const std::vector<double>& want, double tol,

@@ -18,38 +18,19 @@
 #include "framework/safetensors.h"
 #include "gtest/gtest.h"
 #include "models/minimind_lm.h"
+#include "tests/tools/cli_test_util.h"
 
 namespace minigraph {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
-}
+using ::minigraph::testing::RunMinigraph;
+using ::minigraph::testing::RunResult;
+using ::minigraph::testing::TempPath;
+
 
 bool Exists(const std::string& path) {
   struct stat info;
   return stat(path.c_str(), &info) == 0;
-}
-
-struct RunResult {
-  int exit_code;
-  std::string stderr_text;
-};
-
-RunResult RunMinigraph(const std::vector<std::string>& args) {
-  const std::string binary = absl::StrCat(std::getenv("TEST_SRCDIR"),
-                                          "/minigraph/tools/minigraph/"
-                                          "minigraph");
-  const std::string err = TempPath("stderr.txt");
-  std::string command = binary;
-  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
-  absl::StrAppend(&command, " >/dev/null 2>'", err, "'");
-  const int status = std::system(command.c_str());
-  std::ifstream in(err);
-  std::stringstream text;
-  text << in.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
 }
 
 MiniMindConfig TinyConfig() {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -134,6 +135,31 @@ TEST(TrainerTest, ResumedRunEndsWithTheSameBits) {
   EXPECT_EQ(MetricsWithoutTimes(straight), MetricsWithoutTimes(split));
   EXPECT_EQ(MetricsWithoutTimes(straight).size(), 6u);
   EXPECT_NE(ReadAll(straight + "/loss.svg").find("<svg"), std::string::npos);
+}
+
+TEST(TrainerTest, InterruptionCheckpointsAfterTheCurrentStep) {
+  const std::string model = WriteTinyModel("interrupt_model");
+  const TrainPlan plan = SmallPlan(model, WriteCorpus());
+  const std::string dir = TempPath("interrupted");
+  // As if Ctrl-C came during the first step.
+  std::atomic<bool> interrupted{true};
+  TrainOptions first = Out(dir);
+  first.interrupted = &interrupted;
+  auto part = RunTraining(plan, first);
+  ASSERT_TRUE(part.ok()) << part.status();
+  EXPECT_TRUE(part->interrupted);
+  EXPECT_EQ(part->last_step, 1);
+  EXPECT_EQ(CheckpointStep(dir), 1);
+
+  TrainOptions second = Out(dir);
+  second.resume_dir = dir;
+  ASSERT_TRUE(RunTraining(TrainPlan(), second).ok());
+  const std::string straight = TempPath("not_interrupted");
+  ASSERT_TRUE(RunTraining(plan, Out(straight)).ok());
+  EXPECT_EQ(ReadAll(straight + "/model.safetensors"),
+            ReadAll(dir + "/model.safetensors"));
+  EXPECT_EQ(ReadAll(straight + "/optimizer.safetensors"),
+            ReadAll(dir + "/optimizer.safetensors"));
 }
 
 TEST(TrainerTest, LossFallsOnALearnableText) {
