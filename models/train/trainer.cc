@@ -97,8 +97,10 @@ std::string KeepMetricsUpTo(const std::string& path, int64_t step,
   return kept;
 }
 
-std::string JsonNumber(double value) {
-  return std::isfinite(value) ? absl::StrFormat("%.8g", value)
+// Losses, rates and norms with 17 significant digits (they read back as the
+// same double, so runs compare exactly); timings with 6.
+std::string JsonNumber(double value, int digits = 17) {
+  return std::isfinite(value) ? absl::StrFormat("%.*g", digits, value)
                               : std::string("null");
 }
 
@@ -346,8 +348,8 @@ class Run {
     std::string row = absl::StrCat(
         "{\"step\": ", step, ", \"loss\": ", JsonNumber(loss),
         ", \"lr\": ", JsonNumber(lr), ", \"grad_norm\": ",
-        JsonNumber(grad_norm), ", \"tokens_per_s\": ", JsonNumber(tokens_per_s),
-        ", \"step_ms\": ", JsonNumber(seconds * 1e3),
+        JsonNumber(grad_norm), ", \"tokens_per_s\": ", JsonNumber(tokens_per_s, 6),
+        ", \"step_ms\": ", JsonNumber(seconds * 1e3, 6),
         ", \"page_faults\": ", faults);
     if (evaluate) absl::StrAppend(&row, ", \"eval_loss\": ", JsonNumber(eval_loss));
     absl::StrAppend(&row, "}\n");
