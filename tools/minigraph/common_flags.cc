@@ -5,13 +5,20 @@
 #include "framework/dtype.h"
 
 ABSL_FLAG(std::string, model, "",
-          "build the graph from a registered model (e.g. attention) instead "
-          "of reading a graph file");
-ABSL_FLAG(int64_t, batch, 1, "batch size B of the model's example input");
-ABSL_FLAG(int64_t, seq, 8, "sequence length T of the model's example input");
+          "dump, stats, gradcheck, run: build the graph from a registered "
+          "model (e.g. attention) instead of reading a graph file; train, "
+          "lm: a checkpoint directory (config.json + model.safetensors)");
+ABSL_FLAG(int64_t, batch, 1,
+          "batch size B of the model's example input (train: sequences per "
+          "micro-batch, default 16)");
+ABSL_FLAG(int64_t, seq, 8,
+          "sequence length T of the model's example input (train: tokens per "
+          "sequence, default 128)");
 ABSL_FLAG(std::string, dtype, "",
           "float32 or float64 (default: float32; float64 for gradcheck)");
-ABSL_FLAG(uint64_t, seed, 0, "seed for parameters and example inputs");
+ABSL_FLAG(uint64_t, seed, 0,
+          "seed for parameters and example inputs (train: also the data "
+          "windows and dropout)");
 ABSL_FLAG(std::vector<std::string>, set, {},
           "model settings as key=value,... (e.g. heads=8,kv_heads=2)");
 ABSL_FLAG(std::string, input, "",
@@ -23,7 +30,8 @@ ABSL_FLAG(double, eps, 1e-6,
           "epsilon (default 1e-8 there)");
 ABSL_FLAG(std::string, output, "",
           "file to write (written whole through a temporary file; "
-          "default: standard output where that makes sense)");
+          "default: standard output where that makes sense); train: the "
+          "checkpoint directory (--out)");
 ABSL_FLAG(std::string, format, "summary",
           "summary, pbtxt, json, pb, dot or svg");
 ABSL_FLAG(std::string, inputs, "",
