@@ -174,8 +174,12 @@ int Main() {
   HeatmapPanel panel = PanelFromTensor(
       Reshape(Slice(weights, 1, best_head, best_head + 1),
               {kLength, kLength}),
-      absl::StrCat("layer 1, head ", best_head));
+      absl::StrCat("layer 1, head ", best_head, ": a repeat looks at the "
+                   "symbol after its first occurrence"));
+  // Each position labelled with its symbol, as a letter.
   const std::vector<int64_t> ids = sample.ids.ToVector<int64_t>();
+  panel.row_labels.clear();
+  panel.col_labels.clear();
   for (int64_t t = 0; t < kLength; ++t) {
     const std::string label(1, static_cast<char>('a' + ids[t] - 3));
     panel.row_labels.push_back(label);
@@ -184,10 +188,7 @@ int Main() {
   panel.show_values = false;
   const std::string path = OutputPath("exp4_induction_head.svg");
   MG_CHECK_OK(WriteTextFile(
-      path, RenderHeatmapSvg({panel},
-                             "The induction head: from each repeated symbol "
-                             "to the one after its first occurrence",
-                             1)));
+      path, RenderHeatmapSvg({panel}, "An induction head (L = 10)", 1)));
   std::printf("wrote %s (head %ld)\n", path.c_str(),
               static_cast<long>(best_head));
   return accuracy > 0.99 ? 0 : 1;

@@ -46,7 +46,7 @@ class Reader {
     return absl::OkStatus();
   }
   absl::Status Integer(absl::string_view key, int64_t* out) const {
-    double value;
+    double value = 0.0;
     MG_RETURN_IF_ERROR(Number(key, &value));
     if (value != std::floor(value) || std::abs(value) > 9.007199254740992e15) {
       return Error(key, "an integer");
