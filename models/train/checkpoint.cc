@@ -23,10 +23,6 @@ constexpr int64_t kMaxStateBytes = int64_t{1} << 20;
 constexpr char kModelFile[] = "model.safetensors";
 constexpr char kConfigFile[] = "config.json";
 
-std::string Join(const std::string& dir, absl::string_view name) {
-  return absl::StrCat(dir, "/", name);
-}
-
 bool Exists(const std::string& path) {
   struct stat info;
   return stat(path.c_str(), &info) == 0;
@@ -50,6 +46,10 @@ absl::Status CheckStepMetadata(const SafetensorsFile& file,
 }
 
 }  // namespace
+
+std::string PathIn(const std::string& dir, absl::string_view name) {
+  return absl::StrCat(dir, "/", name);
+}
 
 absl::Status PrepareOutputDir(const std::string& dir) {
   if (dir.empty()) {
@@ -78,7 +78,7 @@ absl::Status PrepareOutputDir(const std::string& dir) {
 }
 
 absl::StatusOr<int> LockOutputDir(const std::string& dir) {
-  const std::string path = Join(dir, ".train.lock");
+  const std::string path = PathIn(dir, ".train.lock");
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -111,29 +111,29 @@ absl::Status SaveCheckpoint(const std::string& dir,
   SafetensorsFile weights = StateDict(model);
   weights.metadata["format"] = "pt";
   weights.metadata["step"] = absl::StrCat(step);
-  MG_RETURN_IF_ERROR(WriteSafetensors(Join(dir, kModelFile), weights));
+  MG_RETURN_IF_ERROR(WriteSafetensors(PathIn(dir, kModelFile), weights));
   SafetensorsFile state = optimizer.StateDict();
   state.metadata["step"] = absl::StrCat(step);
-  MG_RETURN_IF_ERROR(WriteSafetensors(Join(dir, kOptimizerFile), state));
-  MG_RETURN_IF_ERROR(WriteFileAtomically(Join(dir, kConfigFile),
+  MG_RETURN_IF_ERROR(WriteSafetensors(PathIn(dir, kOptimizerFile), state));
+  MG_RETURN_IF_ERROR(WriteFileAtomically(PathIn(dir, kConfigFile),
                                          ConfigToJson(model.config())));
   // Last: a checkpoint exists once its state names its step.
   return WriteFileAtomically(
-      Join(dir, kTrainerStateFile),
+      PathIn(dir, kTrainerStateFile),
       TrainerStateToJson(plan, step, step * plan.accum));
 }
 
 int64_t CheckpointStep(const std::string& dir) {
   absl::StatusOr<std::string> json =
-      ReadFileToString(Join(dir, kTrainerStateFile), kMaxStateBytes);
+      ReadFileToString(PathIn(dir, kTrainerStateFile), kMaxStateBytes);
   if (!json.ok()) return 0;
   absl::StatusOr<TrainerState> state =
-      ParseTrainerState(*json, Join(dir, kTrainerStateFile));
+      ParseTrainerState(*json, PathIn(dir, kTrainerStateFile));
   return state.ok() ? state->step : 0;
 }
 
 absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& dir) {
-  const std::string state_path = Join(dir, kTrainerStateFile);
+  const std::string state_path = PathIn(dir, kTrainerStateFile);
   if (!Exists(state_path)) {
     return absl::NotFoundError(absl::StrCat(
         dir, ": not a training checkpoint (no ", kTrainerStateFile, ")"));
@@ -144,8 +144,8 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& dir) {
   MG_ASSIGN_OR_RETURN(loaded.state, ParseTrainerState(json, state_path));
   const int64_t step = loaded.state.step;
   MG_ASSIGN_OR_RETURN(const MiniMindConfig config,
-                      ReadConfigJson(Join(dir, kConfigFile)));
-  const std::string model_path = Join(dir, kModelFile);
+                      ReadConfigJson(PathIn(dir, kConfigFile)));
+  const std::string model_path = PathIn(dir, kModelFile);
   MG_ASSIGN_OR_RETURN(const SafetensorsFile weights,
                       ReadSafetensors(model_path));
   MG_RETURN_IF_ERROR(CheckStepMetadata(weights, model_path, step));
@@ -155,7 +155,7 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& dir) {
   loaded.model.emplace(std::move(model));
   MG_ASSIGN_OR_RETURN(loaded.optimizer,
                       MakeOptimizer(loaded.state.plan, *loaded.model));
-  const std::string optimizer_path = Join(dir, kOptimizerFile);
+  const std::string optimizer_path = PathIn(dir, kOptimizerFile);
   MG_ASSIGN_OR_RETURN(const SafetensorsFile state,
                       ReadSafetensors(optimizer_path));
   MG_RETURN_IF_ERROR(CheckStepMetadata(state, optimizer_path, step));

@@ -22,6 +22,9 @@ namespace minigraph {
 inline constexpr char kTrainerStateFile[] = "trainer_state.json";
 inline constexpr char kOptimizerFile[] = "optimizer.safetensors";
 
+// dir + "/" + name.
+std::string PathIn(const std::string& dir, absl::string_view name);
+
 // Creates `dir` (and its parents) if needed and checks that a file can be
 // written there.
 absl::Status PrepareOutputDir(const std::string& dir);

@@ -1,6 +1,5 @@
 #include "models/train/trainer.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "framework/autograd.h"
 #include "framework/graph_io.h"
+#include "framework/memory_stats.h"
 #include "framework/random.h"
 #include "framework/status_macros.h"
 #include "models/minimind_lm.h"
@@ -36,16 +36,6 @@ using Clock = std::chrono::steady_clock;
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-int64_t MinorFaults() {
-  rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
-}
-
-std::string Join(const std::string& dir, absl::string_view name) {
-  return absl::StrCat(dir, "/", name);
 }
 
 std::string Duration(double seconds) {
@@ -161,10 +151,11 @@ class Run {
     MG_RETURN_IF_ERROR(PrepareOutputDir(options_.out_dir));
     MG_ASSIGN_OR_RETURN(lock_, LockOutputDir(options_.out_dir));
     const bool resuming = !options_.resume_dir.empty();
-    if (!resuming && CheckpointStep(options_.out_dir) > 0) {
+    const int64_t existing = CheckpointStep(options_.out_dir);
+    if (!resuming && existing > 0) {
       return absl::AlreadyExistsError(absl::StrCat(
-          options_.out_dir, " already holds a checkpoint (step ",
-          CheckpointStep(options_.out_dir), "); continue it with --resume ",
+          options_.out_dir, " already holds a checkpoint (step ", existing,
+          "); continue it with --resume ",
           options_.out_dir, " or choose another --out"));
     }
     if (resuming) {
@@ -238,10 +229,10 @@ class Run {
           config.max_position_embeddings));
     }
     // Metrics: a fresh file, or the resumed run's rows up to its checkpoint.
-    const std::string metrics_path = Join(options_.out_dir, kMetricsFile);
+    const std::string metrics_path = PathIn(options_.out_dir, kMetricsFile);
     std::string kept;
     if (resuming) {
-      kept = KeepMetricsUpTo(Join(options_.resume_dir, kMetricsFile),
+      kept = KeepMetricsUpTo(PathIn(options_.resume_dir, kMetricsFile),
                              start_step_, &curves_);
     }
     MG_RETURN_IF_ERROR(WriteFileAtomically(metrics_path, kept));
@@ -282,7 +273,7 @@ class Run {
   absl::Status TrainStep(int64_t step, Clock::time_point run_start,
                          int64_t* steps_this_run, TrainResult* result) {
     const Clock::time_point start = Clock::now();
-    const int64_t faults_before = MinorFaults();
+    const int64_t faults_before = MinorPageFaults();
     const double lr = LearningRateAt(plan_.schedule, step);
     model_->SetTraining(true);
     double loss_sum = 0;
@@ -311,6 +302,7 @@ class Run {
     const double grad_norm = ClipGradNorm(params, plan_.grad_clip);
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
       const std::string culprit = FirstNonFiniteGrad(params);
+      const int64_t last_good = CheckpointStep(options_.out_dir);
       return absl::InternalError(absl::StrCat(
           "step ", step, ": the loss is ", loss, " and the gradient norm ",
           grad_norm,
@@ -319,17 +311,16 @@ class Run {
                                          "gradient is not finite is ",
                                          culprit),
           "; stopped without writing a checkpoint (",
-          CheckpointStep(options_.out_dir) > 0
-              ? absl::StrCat("the last good one, step ",
-                             CheckpointStep(options_.out_dir), ", is intact in ",
-                             options_.out_dir)
+          last_good > 0
+              ? absl::StrCat("the last good one, step ", last_good,
+                             ", is intact in ", options_.out_dir)
               : std::string("none was written yet"),
           ")"));
     }
     MG_RETURN_IF_ERROR(optimizer_->Step(lr));
     optimizer_->ZeroGrad();
     const double seconds = SecondsSince(start);
-    const int64_t faults = MinorFaults() - faults_before;
+    const int64_t faults = MinorPageFaults() - faults_before;
     ++*steps_this_run;
     if (result->first_loss == 0.0) result->first_loss = loss;
     result->last_loss = loss;
@@ -384,7 +375,7 @@ class Run {
   absl::Status Checkpoint(int64_t step) {
     MG_RETURN_IF_ERROR(
         SaveCheckpoint(options_.out_dir, *model_, *optimizer_, plan_, step));
-    MG_RETURN_IF_ERROR(WriteFileAtomically(Join(options_.out_dir, kPlotFile),
+    MG_RETURN_IF_ERROR(WriteFileAtomically(PathIn(options_.out_dir, kPlotFile),
                                            LossPlotSvg(curves_)));
     if (options_.log != nullptr) {
       if (options_.live_progress) std::fputc('\n', options_.log);

@@ -9,8 +9,6 @@
 // torch_train_step.py under /usr/bin/python3, 2 threads) in the same run,
 // when torch is installed; the note gives GFLOP/s, page faults per step in
 // steady state and peak tensor memory.
-#include <sys/resource.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "framework/memory_stats.h"
 #include "framework/optim/optim.h"
 #include "framework/thread_pool.h"
 #include "models/minimind_lm.h"
@@ -54,12 +53,6 @@ double StepFlops(const MiniMindConfig& c, int64_t batch, int64_t seq) {
                        seq * (seq + 1) / 2.0;
   const double core = 4 * pairs * d * c.num_hidden_layers;
   return 3 * (linear + core);
-}
-
-int64_t MinorFaults() {
-  rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
 }
 
 // PyTorch's tokens/s for the same step, or NaN when torch or the script is
@@ -134,7 +127,7 @@ void RunTrainGroup(const Context& ctx, std::vector<Record>* records) {
     // step's state pushed out; from the third on no page is touched fresh.
     step();
     step();
-    const int64_t faults_before = MinorFaults();
+    const int64_t faults_before = MinorPageFaults();
     int runs = 0;
     const double seconds = MedianSeconds(
         [&] {
@@ -143,7 +136,7 @@ void RunTrainGroup(const Context& ctx, std::vector<Record>* records) {
         },
         tc.min_runs, ctx.quick ? 0.05 : 1.0);
     const double faults_per_step =
-        static_cast<double>(MinorFaults() - faults_before) / runs;
+        static_cast<double>(MinorPageFaults() - faults_before) / runs;
     const double peak = PeakMiB(step);
     const double tokens_per_s = static_cast<double>(tc.batch * tc.seq) / seconds;
     const double gflops = StepFlops(config, tc.batch, tc.seq) / seconds * 1e-9;

@@ -49,13 +49,18 @@ absl::Status RunLmCommand(const LmCommand& command) {
   if (!IsFloating(command.dtype)) {
     return absl::InvalidArgumentError("--dtype must be f32 or f64");
   }
-  MG_ASSIGN_OR_RETURN(MiniMindForCausalLM model,
-                      MiniMindForCausalLM::LoadDir(command.model_dir,
-                                                   command.dtype));
+  // LoadDir's two reads, kept here: the checkpoint's tensor names say which
+  // gradients to write.
+  MG_ASSIGN_OR_RETURN(const MiniMindConfig config,
+                      ReadConfigJson(absl::StrCat(command.model_dir,
+                                                  "/config.json")));
   const std::string checkpoint =
       absl::StrCat(command.model_dir, "/model.safetensors");
   MG_ASSIGN_OR_RETURN(const SafetensorsFile stored,
                       ReadSafetensors(checkpoint));
+  MG_ASSIGN_OR_RETURN(MiniMindForCausalLM model,
+                      MiniMindForCausalLM::FromStateDict(
+                          config, stored, checkpoint, command.dtype));
   MG_ASSIGN_OR_RETURN(const SafetensorsFile input,
                       ReadSafetensors(command.input_path));
   MG_ASSIGN_OR_RETURN(const Tensor input_ids,
