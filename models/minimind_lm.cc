@@ -294,6 +294,13 @@ absl::StatusOr<LMOutput> MiniMindForCausalLM::Forward(
     }
     MG_RETURN_IF_ERROR(CheckIds(labels, "labels", config_.vocab_size, true));
   }
+  if (options.logits_to_keep < 0 ||
+      (options.logits_to_keep > 0 && labels.defined())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MiniMindForCausalLM: logits_to_keep must be >= 0 and 0 with labels "
+        "(the loss scores every position), got ",
+        options.logits_to_keep, labels.defined() ? " with labels" : ""));
+  }
 
   DecoderOptions model_options;
   model_options.attention_mask = options.attention_mask;
@@ -305,7 +312,12 @@ absl::StatusOr<LMOutput> MiniMindForCausalLM::Forward(
   LMOutput output;
   {
     NameScope scope("lm_head");
-    output.logits = lm_head_(hidden_states);
+    // Generation reads only the last position: the head (vocab x hidden per
+    // position) is then computed once instead of T times.
+    const int64_t keep = options.logits_to_keep;
+    output.logits = lm_head_(keep > 0 && keep < seq
+                                 ? Slice(hidden_states, 1, seq - keep, seq)
+                                 : hidden_states);
   }
   if (labels.defined()) {
     NameScope scope("loss");

@@ -142,10 +142,14 @@ struct LMOptions {
   std::optional<int64_t> start_pos;
   // In training mode, every dropout's seed is derived from this one.
   uint64_t dropout_seed = 0;
+  // As MiniMind's logits_to_keep: k > 0 runs lm_head on the last k positions
+  // only (logits [B, k, vocab]), which is all generation needs; 0 keeps
+  // every position. k > 0 with labels is an error (the loss needs them all).
+  int64_t logits_to_keep = 0;
 };
 
 struct LMOutput {
-  Tensor logits;  // [B, T, vocab]
+  Tensor logits;  // [B, T, vocab], or [B, min(k, T), vocab] with k to keep
   Tensor loss;    // scalar when labels were given
 };
 
@@ -186,7 +190,8 @@ class MiniMindForCausalLM : public Module {
 
   // Errors: input_ids not int64 [B, T], an id outside [0, vocab) (naming
   // its position), labels of another shape or outside [0, vocab) and not
-  // -100, T < 2 with labels, and whatever the attention layers reject.
+  // -100, T < 2 with labels, logits_to_keep negative or given with labels,
+  // and whatever the attention layers reject.
   absl::StatusOr<LMOutput> Forward(const Tensor& input_ids,
                                    const LMOptions& options = {}) const;
 

@@ -1,5 +1,7 @@
 #include "models/train/byte_tokenizer.h"
 
+#include "framework/tokenizer/byte_level.h"
+
 namespace minigraph {
 
 void AppendByteIds(absl::string_view text, std::vector<int64_t>* ids) {
@@ -31,6 +33,25 @@ std::string DecodeBytes(absl::Span<const int64_t> ids) {
     }
   }
   return text;
+}
+
+TokenizerSpec ByteTokenizerSpec() {
+  TokenizerSpec spec;
+  const char* const specials[] = {"<|endoftext|>", "<|im_start|>",
+                                  "<|im_end|>"};
+  for (int64_t id = 0; id < kFirstByteId; ++id) {
+    spec.vocab.push_back(specials[id]);
+    AddedToken token;
+    token.id = id;
+    token.content = specials[id];
+    token.special = true;
+    spec.added_tokens.push_back(token);
+  }
+  for (int b = 0; b < 256; ++b) {
+    spec.vocab.push_back(
+        BytesToByteLevel(std::string(1, static_cast<char>(b))));
+  }
+  return spec;
 }
 
 }  // namespace minigraph

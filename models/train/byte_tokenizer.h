@@ -11,6 +11,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "framework/tokenizer/tokenizer.h"
 
 namespace minigraph {
 
@@ -27,6 +28,13 @@ std::vector<int64_t> EncodeBytes(absl::string_view text);
 // Bytes back; special ids become their token text, ids outside the byte
 // vocabulary become U+FFFD (the replacement character).
 std::string DecodeBytes(absl::Span<const int64_t> ids);
+
+// The same tokenizer as a tokenizer.json spec (no merges; id b + 3 is byte
+// b's byte-level character; the three special tokens are added tokens), so
+// that checkpoints trained byte-level carry a tokenizer HF loads. One
+// difference from EncodeBytes: a special token's text inside the input is
+// matched as that token, as HF does.
+TokenizerSpec ByteTokenizerSpec();
 
 }  // namespace minigraph
 

@@ -15,6 +15,7 @@
 #include "framework/graph_io.h"
 #include "framework/safetensors.h"
 #include "framework/status_macros.h"
+#include "models/train/byte_tokenizer.h"
 
 namespace minigraph {
 namespace {
@@ -60,9 +61,9 @@ absl::Status PrepareOutputDir(const std::string& dir) {
     if (at != dir.size() && dir[at] != '/') continue;
     const std::string prefix = dir.substr(0, at);
     if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          dir, ": cannot create directory ", prefix, " (", std::strerror(errno),
-          ")"));
+      return absl::PermissionDeniedError(
+          absl::StrCat(dir, ": cannot create directory ", prefix, " (",
+                       std::strerror(errno), ")"));
     }
   }
   struct stat info;
@@ -106,6 +107,7 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(
 
 absl::Status SaveCheckpoint(const std::string& dir,
                             const MiniMindForCausalLM& model,
+                            const Tokenizer& tokenizer,
                             const Optimizer& optimizer, const TrainPlan& plan,
                             int64_t step) {
   SafetensorsFile weights = StateDict(model);
@@ -117,10 +119,19 @@ absl::Status SaveCheckpoint(const std::string& dir,
   MG_RETURN_IF_ERROR(WriteSafetensors(PathIn(dir, kOptimizerFile), state));
   MG_RETURN_IF_ERROR(WriteFileAtomically(PathIn(dir, kConfigFile),
                                          ConfigToJson(model.config())));
+  MG_RETURN_IF_ERROR(tokenizer.Save(dir));
   // Last: a checkpoint exists once its state names its step.
-  return WriteFileAtomically(
-      PathIn(dir, kTrainerStateFile),
-      TrainerStateToJson(plan, step, step * plan.accum));
+  return WriteFileAtomically(PathIn(dir, kTrainerStateFile),
+                             TrainerStateToJson(plan, step, step * plan.accum));
+}
+
+absl::StatusOr<Tokenizer> ResolveTokenizer(const std::string& path,
+                                           const std::string& model_dir) {
+  if (!path.empty()) return Tokenizer::Load(path);
+  if (!model_dir.empty() && Exists(PathIn(model_dir, "tokenizer.json"))) {
+    return Tokenizer::Load(model_dir);
+  }
+  return Tokenizer::FromSpec(ByteTokenizerSpec());
 }
 
 int64_t CheckpointStep(const std::string& dir) {
@@ -149,10 +160,14 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& dir) {
   MG_ASSIGN_OR_RETURN(const SafetensorsFile weights,
                       ReadSafetensors(model_path));
   MG_RETURN_IF_ERROR(CheckStepMetadata(weights, model_path, step));
-  MG_ASSIGN_OR_RETURN(MiniMindForCausalLM model,
-                      MiniMindForCausalLM::FromStateDict(
-                          config, weights, model_path, loaded.state.plan.dtype));
+  MG_ASSIGN_OR_RETURN(
+      MiniMindForCausalLM model,
+      MiniMindForCausalLM::FromStateDict(config, weights, model_path,
+                                         loaded.state.plan.dtype));
   loaded.model.emplace(std::move(model));
+  // Checkpoints from before tokenizers were saved were trained byte-level.
+  MG_ASSIGN_OR_RETURN(Tokenizer tokenizer, ResolveTokenizer("", dir));
+  loaded.tokenizer.emplace(std::move(tokenizer));
   MG_ASSIGN_OR_RETURN(loaded.optimizer,
                       MakeOptimizer(loaded.state.plan, *loaded.model));
   const std::string optimizer_path = PathIn(dir, kOptimizerFile);
@@ -161,10 +176,10 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& dir) {
   MG_RETURN_IF_ERROR(CheckStepMetadata(state, optimizer_path, step));
   MG_RETURN_IF_ERROR(loaded.optimizer->LoadStateDict(state, optimizer_path));
   if (loaded.optimizer->step_count() != step) {
-    return absl::DataLossError(absl::StrCat(
-        optimizer_path, ": the optimizer has taken ",
-        loaded.optimizer->step_count(), " steps, but trainer_state.json holds ",
-        step));
+    return absl::DataLossError(
+        absl::StrCat(optimizer_path, ": the optimizer has taken ",
+                     loaded.optimizer->step_count(),
+                     " steps, but trainer_state.json holds ", step));
   }
   return loaded;
 }

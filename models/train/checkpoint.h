@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "framework/optim/optim.h"
+#include "framework/tokenizer/tokenizer.h"
 #include "models/minimind_lm.h"
 #include "models/train/trainer.h"
 
@@ -34,10 +35,19 @@ absl::Status PrepareOutputDir(const std::string& dir);
 // checkpoint; an error names the directory when another run holds it.
 absl::StatusOr<int> LockOutputDir(const std::string& dir);
 
+// Writes model, optimizer, config, the tokenizer (tokenizer.json and
+// tokenizer_config.json) and, last, trainer_state.json.
 absl::Status SaveCheckpoint(const std::string& dir,
                             const MiniMindForCausalLM& model,
+                            const Tokenizer& tokenizer,
                             const Optimizer& optimizer, const TrainPlan& plan,
                             int64_t step);
+
+// The tokenizer a run encodes its text with: the file or directory `path`
+// names, else `model_dir`'s tokenizer.json when it has one, else the
+// byte-level tokenizer (models/train/byte_tokenizer.h).
+absl::StatusOr<Tokenizer> ResolveTokenizer(const std::string& path,
+                                           const std::string& model_dir);
 
 // The optimizer a plan asks for, over the model's parameters.
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(
@@ -46,6 +56,7 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(
 struct LoadedCheckpoint {
   TrainerState state;
   std::optional<MiniMindForCausalLM> model;
+  std::optional<Tokenizer> tokenizer;
   std::unique_ptr<Optimizer> optimizer;
 };
 

@@ -77,9 +77,9 @@ std::string KeepMetricsUpTo(const std::string& path, int64_t step,
     curves->train.emplace_back(row_step, loss);
     const size_t at = line.find("\"eval_loss\": ");
     if (at != absl::string_view::npos &&
-        absl::SimpleAtod(line.substr(at + 13, line.find_first_of(",}", at) -
-                                                  at - 13),
-                         &eval_loss)) {
+        absl::SimpleAtod(
+            line.substr(at + 13, line.find_first_of(",}", at) - at - 13),
+            &eval_loss)) {
       curves->eval.emplace_back(row_step, eval_loss);
     }
     absl::StrAppend(&kept, line, "\n");
@@ -105,8 +105,8 @@ class Run {
     result.last_step = start_step_;
     if (start_step_ == plan_.steps) {
       Log(absl::StrCat("the run in ", options_.resume_dir,
-                       " is complete (step ", plan_.steps, " of ",
-                       plan_.steps, "); nothing to do\n"));
+                       " is complete (step ", plan_.steps, " of ", plan_.steps,
+                       "); nothing to do\n"));
       result.finished = true;
       return result;
     }
@@ -123,8 +123,8 @@ class Run {
       const bool interrupted =
           (options_.interrupted != nullptr && options_.interrupted->load()) ||
           step == options_.stop_after;
-      if (interrupted || (plan_.checkpoint_every > 0 &&
-                          step % plan_.checkpoint_every == 0)) {
+      if (interrupted ||
+          (plan_.checkpoint_every > 0 && step % plan_.checkpoint_every == 0)) {
         MG_RETURN_IF_ERROR(Checkpoint(step));
         result.last_step = step;
       }
@@ -153,10 +153,10 @@ class Run {
     const bool resuming = !options_.resume_dir.empty();
     const int64_t existing = CheckpointStep(options_.out_dir);
     if (!resuming && existing > 0) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          options_.out_dir, " already holds a checkpoint (step ", existing,
-          "); continue it with --resume ",
-          options_.out_dir, " or choose another --out"));
+      return absl::AlreadyExistsError(
+          absl::StrCat(options_.out_dir, " already holds a checkpoint (step ",
+                       existing, "); continue it with --resume ",
+                       options_.out_dir, " or choose another --out"));
     }
     if (resuming) {
       MG_ASSIGN_OR_RETURN(LoadedCheckpoint loaded,
@@ -164,35 +164,43 @@ class Run {
       plan_ = loaded.state.plan;
       start_step_ = loaded.state.step;
       model_.emplace(std::move(*loaded.model));
+      tokenizer_.emplace(std::move(*loaded.tokenizer));
       optimizer_ = std::move(loaded.optimizer);
     } else {
       // steps 0: as many as a file of batches holds (checked below).
       TrainPlan check = plan_;
       if (check.steps == 0) check.steps = check.schedule.warmup_steps + 1;
       MG_RETURN_IF_ERROR(ValidatePlan(check));
+      MG_ASSIGN_OR_RETURN(
+          Tokenizer tokenizer,
+          ResolveTokenizer(plan_.tokenizer_path, plan_.model_dir));
+      tokenizer_.emplace(std::move(tokenizer));
       if (!plan_.model_dir.empty()) {
-        MG_ASSIGN_OR_RETURN(MiniMindForCausalLM model,
-                            MiniMindForCausalLM::LoadDir(plan_.model_dir,
-                                                         plan_.dtype));
+        MG_ASSIGN_OR_RETURN(
+            MiniMindForCausalLM model,
+            MiniMindForCausalLM::LoadDir(plan_.model_dir, plan_.dtype));
         model_.emplace(std::move(model));
       } else {
-        MG_ASSIGN_OR_RETURN(const MiniMindConfig config,
-                            PresetConfig(plan_.preset));
+        MG_ASSIGN_OR_RETURN(MiniMindConfig config, PresetConfig(plan_.preset));
+        // A preset takes the vocabulary size of a tokenizer given to it.
+        if (!plan_.tokenizer_path.empty()) {
+          config.vocab_size = tokenizer_->vocab_size();
+        }
         Generator generator(plan_.seed);
-        MG_ASSIGN_OR_RETURN(MiniMindForCausalLM model,
-                            MiniMindForCausalLM::Create(config, generator,
-                                                        plan_.dtype));
+        MG_ASSIGN_OR_RETURN(
+            MiniMindForCausalLM model,
+            MiniMindForCausalLM::Create(config, generator, plan_.dtype));
         model_.emplace(std::move(model));
       }
       MG_ASSIGN_OR_RETURN(optimizer_, MakeOptimizer(plan_, *model_));
     }
     plan_.schedule.total_steps = plan_.steps;
-    if (options_.stop_after != 0 &&
-        (options_.stop_after <= start_step_ ||
-         options_.stop_after > plan_.steps)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--stop-after ", options_.stop_after, " must be in [",
-          start_step_ + 1, ", ", plan_.steps, "] (the steps this run has left)"));
+    if (options_.stop_after != 0 && (options_.stop_after <= start_step_ ||
+                                     options_.stop_after > plan_.steps)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--stop-after ", options_.stop_after, " must be in [",
+                       start_step_ + 1, ", ", plan_.steps,
+                       "] (the steps this run has left)"));
     }
     const MiniMindConfig& config = model_->config();
     DataOptions data;
@@ -204,6 +212,7 @@ class Run {
     data.vocab_size = config.vocab_size;
     data.bos_id = config.bos_token_id;
     data.eos_id = config.eos_token_id;
+    data.tokenizer = &*tokenizer_;
     data.eval_batches = plan_.eval_batches;
     MG_ASSIGN_OR_RETURN(data_, OpenTrainingData(data));
     if (plan_.steps == 0) {
@@ -241,16 +250,15 @@ class Run {
       return absl::PermissionDeniedError(
           absl::StrCat(metrics_path, ": cannot append"));
     }
-    curves_.title = absl::StrCat(
-        "MiniMind ", model_->NumParameters(), " parameters, ", plan_.batch,
-        "x", plan_.seq, resuming ? " (resumed)" : "");
-    Log(absl::StrCat(resuming ? "resuming at step " : "training from step ",
-                     start_step_ + 1, " of ", plan_.steps, ": ",
-                     model_->NumParameters(), " parameters (",
-                     ConfigToString(config), "), ", plan_.optimizer, " lr ",
-                     plan_.schedule.lr, " (",
-                     ScheduleKindName(plan_.schedule.kind), ")\ndata: ",
-                     data_->Describe(), "\n"));
+    curves_.title =
+        absl::StrCat("MiniMind ", model_->NumParameters(), " parameters, ",
+                     plan_.batch, "x", plan_.seq, resuming ? " (resumed)" : "");
+    Log(absl::StrCat(
+        resuming ? "resuming at step " : "training from step ", start_step_ + 1,
+        " of ", plan_.steps, ": ", model_->NumParameters(), " parameters (",
+        ConfigToString(config), "), ", plan_.optimizer, " lr ",
+        plan_.schedule.lr, " (", ScheduleKindName(plan_.schedule.kind),
+        ")\ndata: ", data_->Describe(), "\n"));
     return absl::OkStatus();
   }
 
@@ -283,9 +291,9 @@ class Run {
                           data_->TrainBatch(step, micro));
       LMOptions options;
       options.labels = batch.labels;
-      options.dropout_seed = CounterHash(
-          plan_.seed ^ kDropoutSalt,
-          static_cast<uint64_t>((step - 1) * plan_.accum + micro));
+      options.dropout_seed =
+          CounterHash(plan_.seed ^ kDropoutSalt,
+                      static_cast<uint64_t>((step - 1) * plan_.accum + micro));
       MG_ASSIGN_OR_RETURN(const LMOutput out,
                           model_->Forward(batch.input_ids, options));
       const double loss = out.loss.item();
@@ -311,10 +319,9 @@ class Run {
                                          "gradient is not finite is ",
                                          culprit),
           "; stopped without writing a checkpoint (",
-          last_good > 0
-              ? absl::StrCat("the last good one, step ", last_good,
-                             ", is intact in ", options_.out_dir)
-              : std::string("none was written yet"),
+          last_good > 0 ? absl::StrCat("the last good one, step ", last_good,
+                                       ", is intact in ", options_.out_dir)
+                        : std::string("none was written yet"),
           ")"));
     }
     MG_RETURN_IF_ERROR(optimizer_->Step(lr));
@@ -336,13 +343,15 @@ class Run {
     }
     curves_.train.emplace_back(step, loss);
     const double tokens_per_s = static_cast<double>(tokens) / seconds;
-    std::string row = absl::StrCat(
-        "{\"step\": ", step, ", \"loss\": ", JsonNumber(loss),
-        ", \"lr\": ", JsonNumber(lr), ", \"grad_norm\": ",
-        JsonNumber(grad_norm), ", \"tokens_per_s\": ", JsonNumber(tokens_per_s, 6),
-        ", \"step_ms\": ", JsonNumber(seconds * 1e3, 6),
-        ", \"page_faults\": ", faults);
-    if (evaluate) absl::StrAppend(&row, ", \"eval_loss\": ", JsonNumber(eval_loss));
+    std::string row =
+        absl::StrCat("{\"step\": ", step, ", \"loss\": ", JsonNumber(loss),
+                     ", \"lr\": ", JsonNumber(lr),
+                     ", \"grad_norm\": ", JsonNumber(grad_norm),
+                     ", \"tokens_per_s\": ", JsonNumber(tokens_per_s, 6),
+                     ", \"step_ms\": ", JsonNumber(seconds * 1e3, 6),
+                     ", \"page_faults\": ", faults);
+    if (evaluate)
+      absl::StrAppend(&row, ", \"eval_loss\": ", JsonNumber(eval_loss));
     absl::StrAppend(&row, "}\n");
     std::fputs(row.c_str(), metrics_);
     std::fflush(metrics_);
@@ -353,8 +362,7 @@ class Run {
                        static_cast<double>(plan_.steps - step);
     std::string line = absl::StrFormat(
         "step %d/%d  loss %.4f  lr %.3g  grad_norm %.3g  %.0f tok/s  ETA %s",
-        step, plan_.steps, loss, lr, grad_norm, tokens_per_s,
-        Duration(eta));
+        step, plan_.steps, loss, lr, grad_norm, tokens_per_s, Duration(eta));
     if (evaluate) absl::StrAppendFormat(&line, "  eval_loss %.4f", eval_loss);
     if (options_.log != nullptr) {
       if (options_.live_progress) {
@@ -373,8 +381,8 @@ class Run {
   }
 
   absl::Status Checkpoint(int64_t step) {
-    MG_RETURN_IF_ERROR(
-        SaveCheckpoint(options_.out_dir, *model_, *optimizer_, plan_, step));
+    MG_RETURN_IF_ERROR(SaveCheckpoint(options_.out_dir, *model_, *tokenizer_,
+                                      *optimizer_, plan_, step));
     MG_RETURN_IF_ERROR(WriteFileAtomically(PathIn(options_.out_dir, kPlotFile),
                                            LossPlotSvg(curves_)));
     if (options_.log != nullptr) {
@@ -396,6 +404,7 @@ class Run {
   TrainOptions options_;
   int64_t start_step_ = 0;
   std::optional<MiniMindForCausalLM> model_;
+  std::optional<Tokenizer> tokenizer_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<TrainingData> data_;
   LossCurves curves_;

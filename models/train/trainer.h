@@ -26,10 +26,14 @@ struct TrainPlan {
   std::string preset = "tiny";
   // See DataOptions::path; "" is the default corpus.
   std::string data_path;
+  // tokenizer.json (or a directory holding one) that encodes the text; ""
+  // takes model_dir's tokenizer when it has one, else the byte-level
+  // tokenizer. The checkpoint carries the tokenizer it was trained with.
+  std::string tokenizer_path;
   int64_t steps = 3000;  // optimizer steps in the whole run
   int64_t batch = 16;
   int64_t seq = 128;
-  int64_t accum = 1;  // micro-batches per optimizer step
+  int64_t accum = 1;                // micro-batches per optimizer step
   std::string optimizer = "adamw";  // "adamw" | "sgd"
   Schedule schedule;                // lr, kind, warmup, min_lr
   AdamWOptions adamw;

@@ -85,14 +85,14 @@ class Reader {
       absl::string_view key) const {
     auto it = fields_.find(std::string(key));
     if (it == fields_.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          source_, ": key '", where_, key, "' is missing"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_, ": key '", where_, key, "' is missing"));
     }
     return &it->second;
   }
   absl::Status Error(absl::string_view key, absl::string_view expected) const {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source_, ": key '", where_, key, "' must be ", expected));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, ": key '", where_, key, "' must be ", expected));
   }
 
   const Fields& fields_;
@@ -106,19 +106,21 @@ std::string TrainerStateToJson(const TrainPlan& plan, int64_t step,
                                int64_t batches_consumed) {
   std::string json = "{\n";
   absl::StrAppend(&json, "  \"step\": ", step, ",\n");
-  absl::StrAppend(&json, "  \"data_position\": {\"batches_consumed\": ",
-                  batches_consumed,
-                  ", \"sampling\": \"windows from CounterHash(seed, index)\"},\n");
-  absl::StrAppend(&json, "  \"rng\": {\"seed\": ", Quoted(absl::StrCat(plan.seed)),
-                  "},\n");
+  absl::StrAppend(
+      &json, "  \"data_position\": {\"batches_consumed\": ", batches_consumed,
+      ", \"sampling\": \"windows from CounterHash(seed, index)\"},\n");
+  absl::StrAppend(
+      &json, "  \"rng\": {\"seed\": ", Quoted(absl::StrCat(plan.seed)), "},\n");
   absl::StrAppend(&json, "  \"plan\": {\n");
   auto field = [&](absl::string_view key, const std::string& value,
                    bool last = false) {
-    absl::StrAppend(&json, "    ", Quoted(key), ": ", value, last ? "\n" : ",\n");
+    absl::StrAppend(&json, "    ", Quoted(key), ": ", value,
+                    last ? "\n" : ",\n");
   };
   field("model_dir", Quoted(plan.model_dir));
   field("preset", Quoted(plan.preset));
   field("data", Quoted(plan.data_path));
+  field("tokenizer", Quoted(plan.tokenizer_path));
   field("steps", absl::StrCat(plan.steps));
   field("batch", absl::StrCat(plan.batch));
   field("seq", absl::StrCat(plan.seq));
@@ -170,6 +172,10 @@ absl::StatusOr<TrainerState> ParseTrainerState(absl::string_view json,
   MG_RETURN_IF_ERROR(r.String("model_dir", &p.model_dir));
   MG_RETURN_IF_ERROR(r.String("preset", &p.preset));
   MG_RETURN_IF_ERROR(r.String("data", &p.data_path));
+  // Absent in checkpoints written before runs could name a tokenizer.
+  if (plan_it->second.struct_value().fields().contains("tokenizer")) {
+    MG_RETURN_IF_ERROR(r.String("tokenizer", &p.tokenizer_path));
+  }
   MG_RETURN_IF_ERROR(r.Integer("steps", &p.steps));
   MG_RETURN_IF_ERROR(r.Integer("batch", &p.batch));
   MG_RETURN_IF_ERROR(r.Integer("seq", &p.seq));
@@ -210,9 +216,9 @@ absl::StatusOr<TrainerState> ParseTrainerState(absl::string_view json,
         absl::StrCat(source, ": the saved plan is invalid: ", s.message()));
   }
   if (state.step < 1 || state.step > p.steps) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": key 'step' is ", state.step, ", outside [1, ", p.steps,
-        "] (plan.steps)"));
+    return absl::InvalidArgumentError(absl::StrCat(source, ": key 'step' is ",
+                                                   state.step, ", outside [1, ",
+                                                   p.steps, "] (plan.steps)"));
   }
   return state;
 }

@@ -93,8 +93,7 @@ class WindowData : public TrainingData {
 
  private:
   TokenBatch MakeBatch(const std::vector<int64_t>& ids) const {
-    const Tensor t =
-        Tensor::FromData(ids, {options_.batch, options_.seq});
+    const Tensor t = Tensor::FromData(ids, {options_.batch, options_.seq});
     return TokenBatch{t, t};
   }
 
@@ -104,7 +103,8 @@ class WindowData : public TrainingData {
   std::string description_;
 };
 
-// ---- batches given in a safetensors file -------------------------------------
+// ---- batches given in a safetensors file
+// -------------------------------------
 
 class SafetensorsData : public TrainingData {
  public:
@@ -169,9 +169,10 @@ absl::StatusOr<std::unique_ptr<TrainingData>> OpenSafetensorsData(
   MG_ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensors(options.path));
   auto it = file.tensors.find("input_ids");
   if (it == file.tensors.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        options.path, ": no tensor 'input_ids' (expected int64 [S, B, T]: S "
-                      "batches of B sequences of T ids)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.path,
+                     ": no tensor 'input_ids' (expected int64 [S, B, T]: S "
+                     "batches of B sequences of T ids)"));
   }
   const Tensor input_ids = it->second;
   auto check_shape = [&](const Tensor& t, const std::string& name,
@@ -197,24 +198,24 @@ absl::StatusOr<std::unique_ptr<TrainingData>> OpenSafetensorsData(
   MG_RETURN_IF_ERROR(CheckIds(labels, options.path, "labels",
                               options.vocab_size, /*allow_ignore=*/true));
   if (input_ids.size(0) < options.accum) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        options.path, ": input_ids holds ", input_ids.size(0),
-        " batches, fewer than one optimizer step of ", options.accum,
-        " micro-batches (--accum)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.path, ": input_ids holds ", input_ids.size(0),
+                     " batches, fewer than one optimizer step of ",
+                     options.accum, " micro-batches (--accum)"));
   }
   DataOptions own = options;
   own.batch = input_ids.size(1);
   own.seq = input_ids.size(2);
-  const std::string description = absl::StrCat(
-      options.path, ": ", input_ids.size(0), " batches of ", own.batch, " x ",
-      own.seq, " ids, in order", labels.SharesStorageWith(input_ids)
-                                      ? ""
-                                      : ", with labels");
-  return std::unique_ptr<TrainingData>(new SafetensorsData(
-      input_ids, labels, own, description));
+  const std::string description =
+      absl::StrCat(options.path, ": ", input_ids.size(0), " batches of ",
+                   own.batch, " x ", own.seq, " ids, in order",
+                   labels.SharesStorageWith(input_ids) ? "" : ", with labels");
+  return std::unique_ptr<TrainingData>(
+      new SafetensorsData(input_ids, labels, own, description));
 }
 
-// ---- text --------------------------------------------------------------------
+// ---- text
+// --------------------------------------------------------------------
 
 struct Documents {
   std::vector<std::string> texts;
@@ -234,9 +235,9 @@ absl::StatusOr<Documents> ReadJsonl(const std::string& path,
     const auto status = google::protobuf::util::JsonStringToMessage(
         google::protobuf::StringPiece(line.data(), line.size()), &object);
     if (!status.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": line ", line_number, " is not a JSON object (",
-          status.message().as_string(), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": line ", line_number, " is not a JSON object (",
+                       status.message().as_string(), ")"));
     }
     auto it = object.fields().find("text");
     if (it == object.fields().end() ||
@@ -285,21 +286,38 @@ absl::StatusOr<Documents> ReadDefaultCorpus() {
     }
   }
   if (docs.texts.empty()) {
-    return absl::NotFoundError(absl::StrCat("the default corpus ",
-                                            kDefaultCorpusDir,
-                                            " holds no fortunes"));
+    return absl::NotFoundError(absl::StrCat(
+        "the default corpus ", kDefaultCorpusDir, " holds no fortunes"));
   }
   return docs;
+}
+
+// Appends the ids of `text` to `stream` in one call of the tokenizer.
+void AppendIds(absl::string_view text, const Tokenizer* tokenizer,
+               std::vector<int32_t>* stream) {
+  if (tokenizer == nullptr) {
+    stream->reserve(stream->size() + text.size());
+    for (const char c : text) {
+      stream->push_back(
+          static_cast<int32_t>(kFirstByteId + static_cast<unsigned char>(c)));
+    }
+    return;
+  }
+  for (const int64_t id : tokenizer->Encode(text)) {
+    stream->push_back(static_cast<int32_t>(id));
+  }
 }
 
 void AppendDocument(const std::string& text, const DataOptions& options,
                     std::vector<int32_t>* stream) {
   stream->push_back(static_cast<int32_t>(options.bos_id));
-  for (const char c : text) {
-    stream->push_back(
-        static_cast<int32_t>(kFirstByteId + static_cast<unsigned char>(c)));
-  }
+  AppendIds(text, options.tokenizer, stream);
   stream->push_back(static_cast<int32_t>(options.eos_id));
+}
+
+std::string TokenizerName(const DataOptions& options) {
+  if (options.tokenizer == nullptr) return "byte-level";
+  return absl::StrCat("tokenizer of ", options.tokenizer->vocab_size(), " ids");
 }
 
 absl::StatusOr<std::unique_ptr<TrainingData>> FinishText(
@@ -307,10 +325,10 @@ absl::StatusOr<std::unique_ptr<TrainingData>> FinishText(
     const DataOptions& options, const std::string& source,
     std::string description) {
   if (static_cast<int64_t>(train.size()) < options.seq) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": ", train.size(),
-        " tokens for training, shorter than one window of --seq ",
-        options.seq));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": ", train.size(),
+                     " tokens for training, shorter than one window of --seq ",
+                     options.seq));
   }
   return MakeWindowData(std::move(train), std::move(eval), options,
                         std::move(description));
@@ -318,28 +336,32 @@ absl::StatusOr<std::unique_ptr<TrainingData>> FinishText(
 
 absl::StatusOr<std::unique_ptr<TrainingData>> OpenTextData(
     const DataOptions& options) {
-  if (options.vocab_size < kByteVocabSize) {
+  const int64_t tokenizer_ids = options.tokenizer == nullptr
+                                    ? kByteVocabSize
+                                    : options.tokenizer->vocab_size();
+  if (options.vocab_size < tokenizer_ids) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the model's vocab_size ", options.vocab_size,
-        " is smaller than the byte-level tokenizer's ", kByteVocabSize,
-        " ids (256 bytes + 3 special tokens)"));
+        " is smaller than the tokenizer's ", tokenizer_ids, " ids",
+        options.tokenizer == nullptr ? " (256 bytes + 3 special tokens)" : ""));
   }
   for (const int64_t id : {options.bos_id, options.eos_id}) {
     if (id < 0 || id >= options.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bos/eos id ", id, " is outside the vocabulary [0, ",
-          options.vocab_size, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bos/eos id ", id, " is outside the vocabulary [0, ",
+                       options.vocab_size, ")"));
     }
   }
   const bool is_default = options.path.empty();
-  const std::string source = is_default ? std::string(kDefaultCorpusDir)
-                                        : options.path;
+  const std::string source =
+      is_default ? std::string(kDefaultCorpusDir) : options.path;
   Documents docs;
   std::string contents;
   if (is_default) {
     MG_ASSIGN_OR_RETURN(docs, ReadDefaultCorpus());
   } else {
-    MG_ASSIGN_OR_RETURN(contents, ReadFileToString(options.path, kMaxTextBytes));
+    MG_ASSIGN_OR_RETURN(contents,
+                        ReadFileToString(options.path, kMaxTextBytes));
     if (absl::EndsWith(options.path, ".jsonl")) {
       MG_ASSIGN_OR_RETURN(docs, ReadJsonl(options.path, contents));
       contents.clear();
@@ -350,39 +372,45 @@ absl::StatusOr<std::unique_ptr<TrainingData>> OpenTextData(
   if (is_default || absl::EndsWith(options.path, ".jsonl")) {
     if (docs.texts.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(source, ": no documents (expected lines like "
-                               "{\"text\": \"...\"})"));
+          absl::StrCat(source,
+                       ": no documents (expected lines like "
+                       "{\"text\": \"...\"})"));
     }
     // Every twentieth document is held out (none when there are fewer than
     // twenty; then evaluation is skipped).
     int64_t held_out = 0;
     for (size_t i = 0; i < docs.texts.size(); ++i) {
-      const bool eval_doc = docs.texts.size() >= kEvalEvery &&
-                            i % kEvalEvery == kEvalEvery - 1;
+      const bool eval_doc =
+          docs.texts.size() >= kEvalEvery && i % kEvalEvery == kEvalEvery - 1;
       AppendDocument(docs.texts[i], options, eval_doc ? &eval : &train);
       held_out += eval_doc;
     }
     what = absl::StrCat(source, ": ", docs.texts.size(), " documents, ",
-                        Megabytes(docs.bytes), ", byte-level; ", held_out,
-                        " held out for evaluation");
+                        Megabytes(docs.bytes), ", ", TokenizerName(options),
+                        "; ", held_out, " held out for evaluation");
   } else {
     if (contents.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(source, ": the file is empty"));
     }
-    // Plain text is one stream; its last 5% is held out when both parts
-    // still hold a window.
+    // Plain text is one stream; its last 5% (from a line start) is held
+    // out when both parts still hold a window.
     const int64_t size = static_cast<int64_t>(contents.size());
-    int64_t cut = size;
+    size_t cut = contents.size();
     if (size / 20 >= options.seq && size - size / 20 >= options.seq) {
-      cut = size - size / 20;
+      cut = contents.find('\n', static_cast<size_t>(size - size / 20));
+      cut = cut == std::string::npos ? contents.size() : cut + 1;
     }
-    for (int64_t i = 0; i < size; ++i) {
-      (i < cut ? train : eval)
-          .push_back(static_cast<int32_t>(
-              kFirstByteId + static_cast<unsigned char>(contents[i])));
+    const absl::string_view text(contents);
+    AppendTextIds(text.substr(0, cut), options.tokenizer, &train);
+    AppendTextIds(text.substr(cut), options.tokenizer, &eval);
+    if (static_cast<int64_t>(eval.size()) < options.seq) {
+      // Too few ids to hold a window: train on everything.
+      train.insert(train.end(), eval.begin(), eval.end());
+      eval.clear();
     }
-    what = absl::StrCat(source, ": ", Megabytes(size), " of text, byte-level; ",
+    what = absl::StrCat(source, ": ", Megabytes(size), " of text, ",
+                        TokenizerName(options), "; ",
                         eval.empty() ? std::string("too short to hold out")
                                      : "the last 5% held out for evaluation");
   }
@@ -390,6 +418,27 @@ absl::StatusOr<std::unique_ptr<TrainingData>> OpenTextData(
 }
 
 }  // namespace
+
+void AppendTextIds(absl::string_view text, const Tokenizer* tokenizer,
+                   std::vector<int32_t>* ids, size_t piece_bytes) {
+  // Printable ASCII other than space: never part of a whitespace run.
+  auto is_graphic = [](char c) { return c > 0x20 && c < 0x7f; };
+  // A prefix space would be added to every piece, not once.
+  const bool can_split =
+      tokenizer == nullptr || !tokenizer->spec().add_prefix_space;
+  while (can_split && piece_bytes > 0 && text.size() > 2 * piece_bytes) {
+    size_t cut = piece_bytes;
+    while (cut + 1 < text.size() &&
+           !(text[cut] == '\n' && is_graphic(text[cut - 1]) &&
+             is_graphic(text[cut + 1]))) {
+      ++cut;
+    }
+    if (cut + 1 >= text.size()) break;
+    AppendIds(text.substr(0, cut + 1), tokenizer, ids);
+    text.remove_prefix(cut + 1);
+  }
+  AppendIds(text, tokenizer, ids);
+}
 
 std::unique_ptr<TrainingData> MakeWindowData(std::vector<int32_t> train,
                                              std::vector<int32_t> eval,
@@ -402,9 +451,9 @@ std::unique_ptr<TrainingData> MakeWindowData(std::vector<int32_t> train,
 absl::StatusOr<std::unique_ptr<TrainingData>> OpenTrainingData(
     const DataOptions& options) {
   if (options.batch <= 0 || options.seq <= 0 || options.accum <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--batch, --seq and --accum must be positive, got ", options.batch,
-        ", ", options.seq, ", ", options.accum));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--batch, --seq and --accum must be positive, got ",
+                     options.batch, ", ", options.seq, ", ", options.accum));
   }
   if (absl::EndsWith(options.path, ".safetensors")) {
     return OpenSafetensorsData(options);

@@ -1,6 +1,7 @@
 // Where a training run's batches come from: text (a UTF-8 file, MiniMind's
-// JSONL pretraining format, or the default corpus) tokenized byte-level and
-// cut into random windows, or ready-made batches of ids in a safetensors
+// JSONL pretraining format, or the default corpus) tokenized by the run's
+// tokenizer (byte-level unless a tokenizer.json is given) and cut into random
+// windows, or ready-made batches of ids in a safetensors
 // file, taken in order.
 //
 // A batch depends only on (seed, step, micro-batch): no generator state is
@@ -15,7 +16,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "framework/tensor.h"
+#include "framework/tokenizer/tokenizer.h"
 
 namespace minigraph {
 
@@ -37,6 +40,9 @@ struct DataOptions {
   int64_t bos_id = 1;
   int64_t eos_id = 2;
   int64_t eval_batches = 8;  // held-out batches per evaluation (text only)
+  // Encodes text; must outlive OpenTrainingData. Null: the byte-level
+  // tokenizer (models/train/byte_tokenizer.h).
+  const Tokenizer* tokenizer = nullptr;
 };
 
 class TrainingData {
@@ -62,6 +68,16 @@ absl::StatusOr<std::unique_ptr<TrainingData>> OpenTrainingData(
 
 // Where the default corpus comes from (the fortunes package's files).
 inline constexpr char kDefaultCorpusDir[] = "/usr/share/games/fortunes";
+
+// Appends the ids of `text` (null tokenizer: byte-level) to `ids`, encoding
+// pieces of about `piece_bytes` so that no id vector of a whole large text is
+// needed at once. A piece ends after a newline between two printable ASCII
+// characters other than space: the split pattern ends a piece there in the
+// whole text too, so the ids equal those of encoding the text in one go (a
+// tokenizer that adds a prefix space encodes the text whole).
+void AppendTextIds(absl::string_view text, const Tokenizer* tokenizer,
+                   std::vector<int32_t>* ids,
+                   size_t piece_bytes = size_t{1} << 20);
 
 // Token streams cut into windows; exposed for tests and model scripts.
 // `train` and `eval` are id streams (int32 keeps big corpora at 4 bytes per

@@ -353,8 +353,7 @@ TEST(CheckpointTest, AFailedSaveLeavesNoPartialFile) {
   WriteText(root + "/file", "x");
   const absl::Status under_file = lm.SaveDir(root + "/file/sub");
   EXPECT_THAT(std::string(under_file.message()),
-              HasSubstr(root + "/file/sub: cannot create the checkpoint "
-                               "directory"));
+              HasSubstr(root + "/file/sub: cannot create the directory"));
   EXPECT_EQ(ListDir(root), std::set<std::string>({"file"}));
 
   // model.safetensors cannot be replaced (a directory holds its name): the

@@ -7,7 +7,8 @@
 ABSL_FLAG(std::string, model, "",
           "dump, stats, gradcheck, run: build the graph from a registered "
           "model (e.g. attention) instead of reading a graph file; train, "
-          "lm: a checkpoint directory (config.json + model.safetensors)");
+          "lm, generate: a checkpoint directory (config.json + "
+          "model.safetensors, and tokenizer.json for text)");
 ABSL_FLAG(int64_t, batch, 1,
           "batch size B of the model's example input (train: sequences per "
           "micro-batch, default 16)");
@@ -41,6 +42,13 @@ ABSL_FLAG(bool, backward, false,
           "the forward graph");
 ABSL_FLAG(bool, with_weights, false,
           "store parameter values in a written graph file");
+ABSL_FLAG(std::string, data, "",
+          "train: .txt (UTF-8), .jsonl ({\"text\": ...} per line) or "
+          ".safetensors (input_ids int64 [S, B, T], optional labels), "
+          "default the fortunes corpus; tokenizer train: .txt or .jsonl");
+ABSL_FLAG(std::string, tokenizer, "",
+          "tokenize, train: a tokenizer.json file, or a directory holding "
+          "one (train: default the --model directory's, else byte-level)");
 
 namespace minigraph::cli {
 

@@ -25,6 +25,8 @@ ABSL_DECLARE_FLAG(std::string, format);
 ABSL_DECLARE_FLAG(std::string, inputs);
 ABSL_DECLARE_FLAG(bool, backward);
 ABSL_DECLARE_FLAG(bool, with_weights);
+ABSL_DECLARE_FLAG(std::string, data);
+ABSL_DECLARE_FLAG(std::string, tokenizer);
 
 namespace minigraph::cli {
 

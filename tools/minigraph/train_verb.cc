@@ -22,10 +22,6 @@
 ABSL_FLAG(std::string, preset, "tiny",
           "train: model preset when --model is not given (tiny, "
           "minimind2-small, minimind3)");
-ABSL_FLAG(std::string, data, "",
-          "train: .txt (UTF-8), .jsonl ({\"text\": ...} per line) or "
-          ".safetensors (input_ids int64 [S, B, T], optional labels); "
-          "default: the fortunes corpus");
 ABSL_FLAG(int64_t, steps, 3000,
           "train: optimizer steps in the run (with --data F.safetensors: "
           "every batch it holds)");
@@ -64,7 +60,8 @@ namespace minigraph::cli {
 namespace {
 
 constexpr char kTrainUsage[] =
-    "minigraph train [--model DIR | --preset NAME] [--data FILE] --out DIR\n"
+    "minigraph train [--model DIR | --preset NAME] [--data FILE]\n"
+    "    [--tokenizer FILE_OR_DIR] --out DIR\n"
     "    [--steps N] [--batch B] [--seq T] [--optimizer adamw|sgd] [--lr X]\n"
     "    [--schedule constant|cosine|minimind] [--warmup N] [--min-lr X]\n"
     "    [--betas a,b] [--eps X] [--weight-decay X] [--momentum X]\n"
@@ -76,7 +73,9 @@ constexpr char kTrainUsage[] =
     "on the fortunes corpus for a few minutes. DIR gets config.json and\n"
     "model.safetensors (MiniMind's names; PyTorch and HF load them),\n"
     "optimizer.safetensors, trainer_state.json (the run's plan and step),\n"
-    "metrics.jsonl (one JSON object per step) and loss.svg. --resume DIR\n"
+    "metrics.jsonl (one JSON object per step), loss.svg and the tokenizer\n"
+    "(tokenizer.json: --tokenizer's, else --model DIR's, else byte-level;\n"
+    "a preset takes a given tokenizer's vocabulary size). --resume DIR\n"
     "continues a run to the end of its plan, with the same bits as a run\n"
     "that never stopped; Ctrl-C checkpoints after the current step.\n"
     "--out is short for --output.\n"
@@ -102,6 +101,7 @@ int RunTrainVerb(const std::vector<std::string>& positional) {
   plan.model_dir = absl::GetFlag(FLAGS_model);
   plan.preset = absl::GetFlag(FLAGS_preset);
   plan.data_path = absl::GetFlag(FLAGS_data);
+  plan.tokenizer_path = absl::GetFlag(FLAGS_tokenizer);
   plan.steps = absl::GetFlag(FLAGS_steps);
   // A file of batches is trained through, in order, unless --steps says.
   if (!FlagGiven("steps") && absl::EndsWith(plan.data_path, ".safetensors")) {
@@ -148,8 +148,8 @@ int RunTrainVerb(const std::vector<std::string>& positional) {
   if (!dtype.empty()) {
     absl::StatusOr<DType> parsed = ParseDType(dtype);
     if (!parsed.ok() || !IsFloating(*parsed)) {
-      return BadInput(absl::StrCat("--dtype must be f32 or f64, got '",
-                                   dtype, "'"));
+      return BadInput(
+          absl::StrCat("--dtype must be f32 or f64, got '", dtype, "'"));
     }
     plan.dtype = *parsed;
   }

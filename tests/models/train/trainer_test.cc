@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_split.h"
@@ -18,6 +19,7 @@
 #include "framework/safetensors.h"
 #include "gtest/gtest.h"
 #include "models/minimind_lm.h"
+#include "models/train/byte_tokenizer.h"
 #include "models/train/checkpoint.h"
 
 namespace minigraph {
@@ -89,8 +91,8 @@ TrainOptions Out(const std::string& dir) {
 // The metrics rows without their timing figures.
 std::vector<std::string> MetricsWithoutTimes(const std::string& dir) {
   std::vector<std::string> rows;
-  for (absl::string_view line :
-       absl::StrSplit(ReadAll(dir + "/metrics.jsonl"), '\n', absl::SkipEmpty())) {
+  for (absl::string_view line : absl::StrSplit(ReadAll(dir + "/metrics.jsonl"),
+                                               '\n', absl::SkipEmpty())) {
     const size_t cut = line.find(", \"tokens_per_s\"");
     std::string row(line.substr(0, cut));
     const size_t eval = line.find("\"eval_loss\"");
@@ -135,6 +137,68 @@ TEST(TrainerTest, ResumedRunEndsWithTheSameBits) {
   EXPECT_EQ(MetricsWithoutTimes(straight), MetricsWithoutTimes(split));
   EXPECT_EQ(MetricsWithoutTimes(straight).size(), 6u);
   EXPECT_NE(ReadAll(straight + "/loss.svg").find("<svg"), std::string::npos);
+}
+
+// A byte-level tokenizer with a few merges, saved as tokenizer.json.
+std::string WriteBpeTokenizer(const std::string& name) {
+  TokenizerSpec spec = ByteTokenizerSpec();
+  const std::pair<std::string, std::string> merges[] = {
+      {"t", "h"}, {"th", "e"}, {"a", "t"}, {"\xC4\xA0", "the"}};
+  for (const auto& [left, right] : merges) {
+    spec.merges.emplace_back(left, right);
+    spec.vocab.push_back(left + right);
+  }
+  auto tokenizer = Tokenizer::FromSpec(spec);
+  EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+  const std::string dir = TempPath(name);
+  EXPECT_TRUE(tokenizer->Save(dir).ok());
+  return dir;
+}
+
+TEST(TrainerTest, CheckpointsCarryTheTokenizerTheyWereTrainedWith) {
+  const std::string data = WriteCorpus();
+  // Byte-level by default: the checkpoint's tokenizer.json is that one.
+  const std::string bytes_out = TempPath("bytes_run");
+  TrainPlan plan = SmallPlan(WriteTinyModel("bytes_model"), data);
+  plan.steps = 2;
+  ASSERT_TRUE(RunTraining(plan, Out(bytes_out)).ok());
+  auto saved = Tokenizer::Load(bytes_out);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  auto byte_level = Tokenizer::FromSpec(ByteTokenizerSpec());
+  ASSERT_TRUE(byte_level.ok());
+  EXPECT_EQ(saved->ToJson(), byte_level->ToJson());
+
+  // A preset takes a given tokenizer's vocabulary size.
+  const std::string tokenizer_dir = WriteBpeTokenizer("bpe_tokenizer");
+  const std::string bpe_out = TempPath("bpe_run");
+  TrainPlan bpe_plan = SmallPlan("", data);
+  bpe_plan.preset = "tiny";
+  bpe_plan.tokenizer_path = tokenizer_dir;
+  bpe_plan.steps = 2;
+  auto trained = RunTraining(bpe_plan, Out(bpe_out));
+  ASSERT_TRUE(trained.ok()) << trained.status();
+  EXPECT_EQ(ReadAll(bpe_out + "/tokenizer.json"),
+            ReadAll(tokenizer_dir + "/tokenizer.json"));
+  auto model = MiniMindForCausalLM::LoadDir(bpe_out);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->config().vocab_size, kByteVocabSize + 4);
+
+  // Training on from that checkpoint uses its tokenizer.
+  const std::string next_out = TempPath("bpe_next");
+  TrainPlan next = SmallPlan(bpe_out, data);
+  next.steps = 2;
+  ASSERT_TRUE(RunTraining(next, Out(next_out)).ok());
+  EXPECT_EQ(ReadAll(next_out + "/tokenizer.json"),
+            ReadAll(tokenizer_dir + "/tokenizer.json"));
+
+  // A tokenizer with more ids than the model's vocabulary is refused.
+  TrainPlan mismatch = SmallPlan(WriteTinyModel("small_vocab"), data);
+  mismatch.tokenizer_path = tokenizer_dir + "/tokenizer.json";
+  auto refused = RunTraining(mismatch, Out(TempPath("mismatch_run")));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("smaller than the tokenizer's"),
+            std::string::npos)
+      << refused.status();
 }
 
 TEST(TrainerTest, InterruptionCheckpointsAfterTheCurrentStep) {
@@ -202,7 +266,8 @@ TEST(TrainerTest, DivergenceStopsAndKeepsTheLastCheckpoint) {
   const std::string weights_path = dir + "/model.safetensors";
   absl::StatusOr<SafetensorsFile> weights = ReadSafetensors(weights_path);
   ASSERT_TRUE(weights.ok());
-  Tensor& norm = weights->tensors["model.layers.1.post_attention_layernorm.weight"];
+  Tensor& norm =
+      weights->tensors["model.layers.1.post_attention_layernorm.weight"];
   norm.data<float>()[0] = std::nanf("");
   ASSERT_TRUE(WriteSafetensors(weights_path, *weights).ok());
   const std::string before = ReadAll(weights_path);
@@ -287,6 +352,7 @@ TEST(TrainerStateTest, RoundTripsExactly) {
   plan.schedule.lr = 0.1 + 0.2;  // not a short decimal
   plan.seed = 18446744073709551615ULL;
   plan.dtype = DType::kFloat64;
+  plan.tokenizer_path = "tok/tokenizer.json";
   const std::string json = TrainerStateToJson(plan, 3, 6);
   auto state = ParseTrainerState(json, "state.json");
   ASSERT_TRUE(state.ok()) << state.status();
@@ -294,6 +360,7 @@ TEST(TrainerStateTest, RoundTripsExactly) {
   EXPECT_EQ(state->plan.schedule.lr, plan.schedule.lr);
   EXPECT_EQ(state->plan.seed, plan.seed);
   EXPECT_EQ(state->plan.dtype, DType::kFloat64);
+  EXPECT_EQ(state->plan.tokenizer_path, plan.tokenizer_path);
   EXPECT_EQ(TrainerStateToJson(state->plan, 3, 6), json);
 
   auto bad = ParseTrainerState("{\"step\": 3}", "state.json");

@@ -2,9 +2,11 @@
 // held-out split, ready-made batches in order, and every bad input.
 #include "models/train/training_data.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "framework/safetensors.h"
@@ -80,8 +82,8 @@ TEST(TrainingDataTest, TextWindowsAreDeterministicAndFromTheText) {
   EXPECT_EQ(e.input_ids.ToVector<int64_t>(),
             (*again)->EvalBatch(1).input_ids.ToVector<int64_t>());
   const std::vector<int64_t> eval_ids = e.input_ids.ToVector<int64_t>();
-  const std::string window = DecodeBytes(
-      std::vector<int64_t>(eval_ids.begin(), eval_ids.begin() + 8));
+  const std::string window =
+      DecodeBytes(std::vector<int64_t>(eval_ids.begin(), eval_ids.begin() + 8));
   EXPECT_NE(text.substr(train_part.size()).find(window), std::string::npos);
 }
 
@@ -184,6 +186,103 @@ TEST(TrainingDataTest, SafetensorsBatchesInOrder) {
   ASSERT_FALSE(data.ok());
   EXPECT_NE(data.status().message().find("no tensor 'input_ids'"),
             std::string::npos);
+}
+
+}  // namespace
+}  // namespace minigraph
+
+namespace minigraph {
+namespace {
+
+// The byte-level tokenizer plus a few merges, so that pieces of text encode
+// into multi-byte tokens.
+Tokenizer SmallBpe() {
+  TokenizerSpec spec = ByteTokenizerSpec();
+  const std::pair<std::string, std::string> merges[] = {
+      {"t", "h"},
+      {"th", "e"},
+      {"\xC4\xA0", "the"},
+      {"\xC4\x8A", "\xC4\x8A"},
+      {"a", "t"},
+      {"\xC4\xA0", "c"},
+      {"\xC4\xA0"
+       "c",
+       "at"}};
+  for (const auto& [left, right] : merges) {
+    spec.merges.emplace_back(left, right);
+    spec.vocab.push_back(left + right);
+  }
+  auto tokenizer = Tokenizer::FromSpec(spec);
+  EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+  return std::move(*tokenizer);
+}
+
+TEST(ByteTokenizerTest, TheSpecEncodesLikeEncodeBytes) {
+  auto tokenizer = Tokenizer::FromSpec(ByteTokenizerSpec());
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ(tokenizer->vocab_size(), kByteVocabSize);
+  std::string all;
+  for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
+  all += "héllo wörld 你好 \n\n  x";
+  EXPECT_EQ(tokenizer->Encode(all), EncodeBytes(all));
+  // As HF does, a special token's text is that token.
+  EXPECT_EQ(tokenizer->Encode("a<|im_end|>"),
+            (std::vector<int64_t>{3 + 'a', kImEndId}));
+  const std::vector<int64_t> ids = EncodeBytes("round trip");
+  EXPECT_EQ(*tokenizer->Decode(ids), "round trip");
+}
+
+TEST(TrainingDataTest, TextInPiecesEncodesAsAWhole) {
+  const Tokenizer bpe = SmallBpe();
+  std::string text;
+  const char* const words[] = {"the", "cat", " ",  "\n", "\n\n", "  ",
+                               "sat", "é",   "\t", ".",  "x"};
+  uint64_t state = 5;
+  while (text.size() < 60000) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    text += words[(state >> 33) % 11];
+  }
+  const std::vector<int64_t> whole = bpe.Encode(text);
+  ASSERT_LT(whole.size(), text.size());  // the merges were used
+  std::vector<int32_t> pieces;
+  AppendTextIds(text, &bpe, &pieces, /*piece_bytes=*/1000);
+  EXPECT_EQ(std::vector<int64_t>(pieces.begin(), pieces.end()), whole);
+  std::vector<int32_t> bytes;
+  AppendTextIds(text, nullptr, &bytes, /*piece_bytes=*/1000);
+  const std::vector<int64_t> expected = EncodeBytes(text);
+  EXPECT_EQ(std::vector<int64_t>(bytes.begin(), bytes.end()), expected);
+}
+
+TEST(TrainingDataTest, TextWindowsComeFromTheTokenizersIds) {
+  const Tokenizer bpe = SmallBpe();
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "the cat sat at the mat\n";
+  const std::string path = TempPath("bpe_corpus.txt");
+  WriteText(path, text);
+  DataOptions options = Options(path);
+  options.tokenizer = &bpe;
+  options.vocab_size = bpe.vocab_size();
+  auto data = OpenTrainingData(options);
+  ASSERT_TRUE(data.ok()) << data.status();
+  const std::vector<int64_t> ids = bpe.Encode(text);
+  for (int64_t step = 1; step <= 3; ++step) {
+    auto batch = data.value()->TrainBatch(step, 0);
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    const std::vector<int64_t> window = batch->input_ids.ToVector<int64_t>();
+    for (int64_t b = 0; b < options.batch; ++b) {
+      auto begin = window.begin() + b * options.seq;
+      EXPECT_NE(std::search(ids.begin(), ids.end(), begin, begin + options.seq),
+                ids.end())
+          << "window " << b << " of step " << step << " is not in the text";
+    }
+  }
+  // A model whose vocabulary is smaller than the tokenizer's is refused.
+  options.vocab_size = kByteVocabSize;
+  auto small = OpenTrainingData(options);
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.status().message().find("smaller than the tokenizer's"),
+            std::string::npos)
+      << small.status();
 }
 
 }  // namespace
