@@ -52,6 +52,7 @@ struct MatmulPlan {
 #include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
 #include "ops/gemm-inl.h"
+#include "ops/gemv-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace minigraph {
@@ -275,6 +276,58 @@ constexpr int64_t kGemmDirectMaxMacs = 24 * 24 * 24;
 // waking a sleeping pool costs.
 constexpr int64_t kGemmParallelMinMacs = 96 * 96 * 96;
 
+// Products of few rows whose B is read by the small-M kernels: multiplies a
+// weight matrix in place (gemv-inl.h), no packing.
+enum class GemvForm {
+  kNone,
+  kNT,  // B = W^T with W's rows contiguous (b_stride_k == 1)
+  kNN,  // B's rows contiguous (b_stride_n == 1)
+};
+
+template <typename T>
+GemvForm GemvFormOf(const MatmulPlan<T>& plan) {
+  if (plan.m > kGemvMaxRows || plan.k == 0) return GemvForm::kNone;
+  if (plan.b_stride_k == 1) return GemvForm::kNT;
+  if (plan.b_stride_n == 1) return GemvForm::kNN;
+  return GemvForm::kNone;
+}
+
+// Small-M products reading fewer elements of B than this stay on one thread:
+// below it, handing half to the pool costs more than it saves (measured for
+// x [1, 512] times W^T from cache: W [128, 512] took 3.2 us on one thread,
+// 4.5 on two; W [256, 512] 7.3 us on one, 6.1 on two).
+constexpr int64_t kGemvParallelMinElements = 128 * 1024;
+
+// y = x B for one matrix through the small-M kernels; the NT kernel loads
+// vectors along x's rows, so a strided x is copied first (M x K, small).
+template <typename T>
+void GemvMatrix(GemvForm form, const MatmulPlan<T>& plan, const T* a,
+                const T* b, T* y, int num_tasks) {
+  const size_t m = static_cast<size_t>(plan.m);
+  const size_t n = static_cast<size_t>(plan.n);
+  const size_t k = static_cast<size_t>(plan.k);
+  if (form == GemvForm::kNN) {
+    GemvNN(m, n, k, a, plan.a_stride_m, plan.a_stride_k, b, plan.b_stride_k, y,
+           num_tasks);
+    return;
+  }
+  const bool copy = plan.a_stride_k != 1;
+  ScratchBuffer<T> rows(copy ? m * k : 0);
+  const T* x = a;
+  size_t ldx = static_cast<size_t>(plan.a_stride_m);
+  if (copy) {
+    for (size_t i = 0; i < m; ++i) {
+      for (size_t p = 0; p < k; ++p) {
+        rows[i * k + p] = a[static_cast<int64_t>(i) * plan.a_stride_m +
+                            static_cast<int64_t>(p) * plan.a_stride_k];
+      }
+    }
+    x = rows.get();
+    ldx = k;
+  }
+  GemvNT(m, n, k, x, ldx, b, plan.b_stride_n, y, num_tasks);
+}
+
 // One matrix of the batch, on `num_tasks` threads.
 template <typename T>
 void MatmulMatrix(const MatmulPlan<T>& plan, const T* a, const T* b, T* y,
@@ -282,6 +335,11 @@ void MatmulMatrix(const MatmulPlan<T>& plan, const T* a, const T* b, T* y,
   const int64_t m = plan.m, n = plan.n, k = plan.k;
   if (k == 0) {
     std::fill(y, y + m * n, T{0});
+    return;
+  }
+  const GemvForm gemv = GemvFormOf(plan);
+  if (gemv != GemvForm::kNone) {
+    GemvMatrix(gemv, plan, a, b, y, num_tasks);
     return;
   }
   // A few rows would fill most of every register tile with padding.
@@ -320,12 +378,17 @@ void MatmulKernel(const MatmulPlan<T>& plan) {
   }
   if (batches == 0 || m == 0 || n == 0) return;
   const int threads = NumThreads();
-  const int64_t macs = m * n * k;
-  const bool parallel = threads > 1 && macs * batches >= kGemmParallelMinMacs;
+  // Work per matrix and what makes it worth threads: multiply-adds for the
+  // GEMM kernels, elements of B for the bandwidth-bound small-M ones.
+  const bool gemv = GemvFormOf(plan) != GemvForm::kNone;
+  const int64_t work = gemv ? n * k : m * n * k;
+  const int64_t min_work =
+      gemv ? kGemvParallelMinElements : kGemmParallelMinMacs;
+  const bool parallel = threads > 1 && work * batches >= min_work;
   const bool by_batch =
       parallel && (batches % threads == 0 || batches >= 4 * threads);
   const int inner_tasks =
-      parallel && !by_batch && macs >= kGemmParallelMinMacs ? threads : 1;
+      parallel && !by_batch && work >= min_work ? threads : 1;
 
   // Element offsets of batch `index` into A and B.
   auto offsets = [&](int64_t index, int64_t* offset_a, int64_t* offset_b) {

@@ -2,8 +2,10 @@
 // the packed, blocked GEMM and the direct small-matrix kernel against a
 // double-precision triple loop, over shapes around the register tile and the
 // K block, all four transpose forms, misaligned operands, float32 and float64;
-// the packed GEMM split between 1, 2 and 3 tasks giving identical bits; and
-// products wider than one packed column block.
+// the packed GEMM split between 1, 2 and 3 tasks giving identical bits;
+// products wider than one packed column block; and the small-M kernels
+// (gemv-inl.h) for every row count they take, NT and NN, odd sizes around
+// their blocks and the vector length, split between tasks bit for bit.
 
 // Highway re-includes this file once per compiled target.
 #undef HWY_TARGET_INCLUDE
@@ -45,6 +47,19 @@ template <typename T>
 HWY_NOINLINE void Direct(size_t m, size_t n, size_t k, const T* a, int64_t sm,
                          int64_t sk_a, const T* b, int64_t ldb, T* y) {
   MatmulOne<T>(m, n, k, a, sm, sk_a, b, ldb, y);
+}
+
+template <typename T>
+HWY_NOINLINE void SmallRowsNT(size_t m, size_t n, size_t k, const T* x,
+                              size_t ldx, const T* w, int64_t ldw, T* y,
+                              int tasks) {
+  GemvNT<T>(m, n, k, x, ldx, w, ldw, y, tasks);
+}
+template <typename T>
+HWY_NOINLINE void SmallRowsNN(size_t m, size_t n, size_t k, const T* x,
+                              int64_t sm, int64_t sk, const T* b, int64_t ldb,
+                              T* y, int tasks) {
+  GemvNN<T>(m, n, k, x, sm, sk, b, ldb, y, tasks);
 }
 
 // Operands stored with the strides of one transpose form: A is m x k read as
@@ -223,6 +238,85 @@ void TestSeveralColumnBlocks() {
   CheckSeveralColumnBlocks<double>();
 }
 
+// Runs the small-M kernel that serves o's form: NT (B stored as W [n, k],
+// x rows contiguous) or NN (B rows contiguous, x through its strides).
+template <typename T>
+void RunSmallRows(Operands<T>& o, T* y, int tasks) {
+  if (o.tb) {
+    SmallRowsNT<T>(o.m, o.n, o.k, o.a.data(), static_cast<size_t>(o.sm),
+                   o.b.data(), o.sn, y, tasks);
+  } else {
+    SmallRowsNN<T>(o.m, o.n, o.k, o.a.data(), o.sm, o.sk_a, o.b.data(), o.sk_b,
+                   y, tasks);
+  }
+}
+
+// Every row count the small-M kernels take (1 to kGemvMaxRows: 1 to 8 rows
+// unrolled, more in chunks of 8), with N
+// around their blocks of W rows (up to 8) and vectors of columns, and K
+// around the vector length, so that block tails, single rows or vectors,
+// the scalar column tail (NN) and the scalar k tail (NT) all run.
+// NT needs contiguous x rows; NN also reads a transposed x.
+template <typename T>
+void CheckSmallRowsShapes() {
+  const hn::ScalableTag<T> d;
+  const size_t lanes = hn::Lanes(d);
+  const size_t ns[] = {1, 3, 7, 9, 17, 8 * lanes + 5};
+  const size_t ks[] = {1, 5, lanes + 1, 2 * lanes + 3, 67};
+  for (size_t m = 1; m <= static_cast<size_t>(kGemvMaxRows); ++m) {
+    for (size_t n : ns) {
+      for (size_t k : ks) {
+        // (ta, tb): NT, NN, NN with x stored transposed.
+        const bool forms[][2] = {{false, true}, {false, false}, {true, false}};
+        for (const auto& form : forms) {
+          Operands<T> o(m, n, k, form[0], form[1], (m + n + k) % 3);
+          MisalignedBuffer<T> y(m * n, 1);
+          RunSmallRows(o, y.data(), 1);
+          ExpectProduct(o, y.data(), o.tb ? "gemv nt" : "gemv nn");
+        }
+      }
+    }
+  }
+}
+
+void TestSmallRowsShapes() {
+  CheckSmallRowsShapes<float>();
+  CheckSmallRowsShapes<double>();
+}
+
+// The small-M kernels split between 1, 2 and 3 tasks give the same bits:
+// the split falls inside blocks of W rows (NT) and of column vectors (NN),
+// and the NN column tail goes to the last task.
+template <typename T>
+void CheckSmallRowsTaskSplitBits() {
+  const hn::ScalableTag<T> d;
+  const size_t lanes = hn::Lanes(d);
+  for (size_t m : {size_t{1}, size_t{3}, size_t{8}, size_t{19}}) {
+    for (const bool tb : {true, false}) {
+      const size_t n = 13 * lanes + 7, k = 3 * lanes + 5;
+      Operands<T> o(m, n, k, false, tb, 1);
+      std::vector<std::vector<T>> results;
+      for (int tasks : {1, 2, 3}) {
+        std::vector<T> y(m * n);
+        RunSmallRows(o, y.data(), tasks);
+        results.push_back(std::move(y));
+      }
+      ExpectProduct(o, results[0].data(), "gemv split");
+      for (size_t r = 1; r < results.size(); ++r) {
+        EXPECT_EQ(0, std::memcmp(results[0].data(), results[r].data(),
+                                 results[0].size() * sizeof(T)))
+            << "tasks " << r + 1 << " differ from 1, m=" << m << " tb=" << tb;
+      }
+    }
+  }
+}
+
+void TestSmallRowsTaskSplitBits() {
+  ASSERT_TRUE(SetNumThreads(3).ok());
+  CheckSmallRowsTaskSplitBits<float>();
+  CheckSmallRowsTaskSplitBits<double>();
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace minigraph
 HWY_AFTER_NAMESPACE();
@@ -234,5 +328,7 @@ HWY_EXPORT_AND_TEST_P(MatmulKernelTest, TestPackedShapes);
 HWY_EXPORT_AND_TEST_P(MatmulKernelTest, TestDirectShapes);
 HWY_EXPORT_AND_TEST_P(MatmulKernelTest, TestTaskSplitBits);
 HWY_EXPORT_AND_TEST_P(MatmulKernelTest, TestSeveralColumnBlocks);
+HWY_EXPORT_AND_TEST_P(MatmulKernelTest, TestSmallRowsShapes);
+HWY_EXPORT_AND_TEST_P(MatmulKernelTest, TestSmallRowsTaskSplitBits);
 }  // namespace minigraph
 #endif

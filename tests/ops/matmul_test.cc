@@ -230,6 +230,69 @@ TEST(MatmulTest, LargeBroadcastBatches) {
   }
 }
 
+// Products of 1 to 40 rows (the small-M kernels take up to 32, in chunks of
+// 8 rows, the GEMM the rest) in every transpose form, with N and K odd, below
+// and above the size where the small-M kernels split W between threads (N x K =
+// 300 x 513).
+TEST(MatmulTest, SmallRowCountsAllFormsMatchNaive) {
+  const std::vector<int64_t> ns = {1, 5, 33, 300};
+  const std::vector<int64_t> ks = {1, 7, 513};
+  uint64_t seed = 2000;
+  for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+    for (int form = 0; form < 4; ++form) {
+      const bool ta = form & 1, tb = form & 2;
+      for (int64_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 17, 32, 33, 40}) {
+        for (int64_t n : ns) {
+          for (int64_t k : ks) {
+            const Tensor a =
+                Random(ta ? Shape{k, m} : Shape{m, k}, ++seed, dtype);
+            const Tensor b =
+                Random(tb ? Shape{n, k} : Shape{k, n}, ++seed, dtype);
+            ExpectMatchesNaive(
+                Matmul(a, b, ta, tb), a, b, ta, tb,
+                "form " + std::to_string(form) + " m=" + std::to_string(m) +
+                    " n=" + std::to_string(n) + " k=" + std::to_string(k));
+          }
+        }
+      }
+    }
+  }
+}
+
+// Decoding's shapes: one query row per head against the cached keys and
+// values, read through the views attention makes ([B, S, H, d] transposed
+// to [B, H, S, d]: rows of keys 8 x 64 apart), and a Linear whose input is
+// a strided view (copied for the NT kernel). Also a B with neither stride 1
+// (every other column), which the small-M kernels leave to the general
+// path.
+TEST(MatmulTest, SmallRowCountsOnViewsAndBatches) {
+  uint64_t seed = 3000;
+  for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+    const Tensor q = Random({1, 8, 1, 64}, ++seed, dtype);
+    const Tensor keys = Random({1, 37, 8, 64}, ++seed, dtype);
+    const Tensor values = Random({1, 37, 8, 64}, ++seed, dtype);
+    const Tensor k_heads =
+        MakeView(keys, {1, 8, 37, 64}, {37 * 512, 64, 512, 1}, 0);
+    const Tensor v_heads =
+        MakeView(values, {1, 8, 37, 64}, {37 * 512, 64, 512, 1}, 0);
+    ExpectMatchesNaive(Matmul(q, k_heads, false, true), q, k_heads, false, true,
+                       "scores q k^T");
+    const Tensor probs = Random({1, 8, 1, 37}, ++seed, dtype);
+    ExpectMatchesNaive(Matmul(probs, v_heads), probs, v_heads, false, false,
+                       "probs v");
+    // x [3, 40] stored transposed, times W^T, W [130, 40].
+    const Tensor x = TransposedView({3, 40}, ++seed, dtype);
+    const Tensor w = Random({130, 40}, ++seed, dtype);
+    ExpectMatchesNaive(Matmul(x, w, false, true), x, w, false, true,
+                       "strided x, nt");
+    // B [40, 25] as every other column of a [40, 50] buffer.
+    const Tensor wide = Random({40, 50}, ++seed, dtype);
+    const Tensor every_other = MakeView(wide, {40, 25}, {50, 2}, 0);
+    ExpectMatchesNaive(Matmul(x, every_other), x, every_other, false, false,
+                       "strided b");
+  }
+}
+
 TEST(MatmulTest, TransposedViewsEqualTransposeFlags) {
   for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
     const Tensor a = TransposedView({5, 19}, 7, dtype);  // strides {1, 5}

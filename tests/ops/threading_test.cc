@@ -1,8 +1,8 @@
 // Threaded kernels give the same bits whatever the thread count, and from run
-// to run: matmul (all transpose forms, batched), softmax and log_softmax,
-// reductions along either axis and over everything, unary and broadcast
-// binary elementwise ops, fused attention forward and backward. Every input is
-// large enough to cross the kernels' threading thresholds.
+// to run: matmul (all transpose forms, batched, few rows), softmax and
+// log_softmax, reductions along either axis and over everything, unary and
+// broadcast binary elementwise ops, fused attention forward and backward. Every
+// input is large enough to cross the kernels' threading thresholds.
 #include <cstring>
 #include <functional>
 #include <string>
@@ -38,6 +38,10 @@ std::vector<Case> Cases(DType dtype) {
   const Tensor scores = Random({512, 300}, 7, dtype);
   const Tensor wide = Random({300, 1000}, 8, dtype);
   const Tensor row = Random({1000}, 9, dtype);
+  // Few rows: the small-M kernels split W (or B's columns) between threads.
+  const Tensor one_row = Random({1, 1000}, 16, dtype);
+  const Tensor five_rows = Random({5, 300}, 17, dtype);
+  const Tensor eight_rows = Random({8, 1000}, 18, dtype);
   const Tensor flat = Random({400001}, 10, dtype);
   const Tensor flat2 = Random({400001}, 11, dtype);
   // Grouped attention, 4 query heads over 2 key/value heads.
@@ -60,6 +64,9 @@ std::vector<Case> Cases(DType dtype) {
       {"matmul_tn", [=] { return Matmul(at, b, true, false); }},
       {"matmul_tt", [=] { return Matmul(at, bt, true, true); }},
       {"matmul_batched", [=] { return Matmul(batch, shared); }},
+      {"matmul_m1_nt", [=] { return Matmul(one_row, wide, false, true); }},
+      {"matmul_m5_nn", [=] { return Matmul(five_rows, wide); }},
+      {"matmul_m8_nt", [=] { return Matmul(eight_rows, wide, false, true); }},
       {"softmax_rows", [=] { return Softmax(scores, -1); }},
       {"softmax_columns", [=] { return Softmax(scores, 0); }},
       {"log_softmax_rows", [=] { return LogSoftmax(scores, -1); }},

@@ -170,6 +170,30 @@ TEST(BenchToolTest, PercentOfPeakIsRelativeToTheMeasuredPeak) {
   }
 }
 
+// The generation group in quick mode (the tiny preset stands in for the 26M
+// model): memory bandwidth, decode, prefill and tokenizer records, each with
+// a positive figure; decode is set against the bandwidth limit it names.
+TEST(BenchToolTest, GenerateGroupHasItsRecords) {
+  const std::string json = TempDir() + "/generate.json";
+  ASSERT_EQ(RunBench("", {"--quick", "--filter=generate", "--threads=1",
+                          "--json=" + json}),
+            0)
+      << ReadFile(TempDir() + "/bench_stdout.txt");
+  std::vector<std::string> names;
+  std::vector<Struct> objects;
+  ASSERT_NO_FATAL_FAILURE(ReadRecords(json, &names, &objects));
+  for (const char* name : {"mem_bw_read_t1", "generate_tiny_tok_s_t1",
+                           "prefill_tiny_tok_s_t1", "tokenize_mb_s"}) {
+    const Struct* record = FindRecord(objects, name);
+    ASSERT_NE(record, nullptr) << name;
+    ASSERT_TRUE(IsNumber(*record, "ours")) << name;
+    EXPECT_GT(Number(*record, "ours"), 0.0) << name;
+  }
+  const Struct* decode = FindRecord(objects, "generate_tiny_tok_s_t1");
+  EXPECT_NE(decode->fields().at("note").string_value().find("bandwidth limit"),
+            std::string::npos);
+}
+
 // The allocator comparison in quick mode: one row per allocator, each from
 // a child process, against glibc; a row either has its figures (time, page
 // faults per iteration, peak RSS) or says why not (a library that is not
