@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 
 namespace minigraph::testing {
 
@@ -15,19 +16,30 @@ std::string TempPath(const std::string& name) {
   return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
 }
 
-RunResult RunMinigraph(const std::vector<std::string>& args) {
-  const std::string binary = absl::StrCat(std::getenv("TEST_SRCDIR"),
-                                          "/minigraph/tools/minigraph/"
-                                          "minigraph");
-  const std::string err = TempPath("stderr.txt");
-  std::string command = binary;
-  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
-  absl::StrAppend(&command, " >/dev/null 2>'", err, "'");
-  const int status = std::system(command.c_str());
-  std::ifstream in(err);
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+  return text.str();
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+RunResult RunMinigraph(const std::vector<std::string>& args) {
+  std::string command = absl::StrCat(std::getenv("TEST_SRCDIR"),
+                                     "/minigraph/tools/minigraph/minigraph");
+  for (const std::string& a : args) {
+    absl::StrAppend(&command, " '", absl::StrReplaceAll(a, {{"'", "'\\''"}}),
+                    "'");
+  }
+  const std::string out = TempPath("stdout.txt");
+  const std::string err = TempPath("stderr.txt");
+  absl::StrAppend(&command, " </dev/null >'", out, "' 2>'", err, "'");
+  const int status = std::system(command.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(err),
+          ReadFile(out)};
 }
 
 }  // namespace minigraph::testing

@@ -14,11 +14,16 @@ std::string TempPath(const std::string& name);
 struct RunResult {
   int exit_code;  // -1 when the binary did not exit normally
   std::string stderr_text;
+  std::string stdout_text;
 };
 
-// Runs `minigraph ARGS...` (each argument quoted), its standard output
-// discarded.
+// Runs `minigraph ARGS...` (each argument quoted) with standard input from
+// /dev/null (never a terminal), keeping its standard output and error.
 RunResult RunMinigraph(const std::vector<std::string>& args);
+
+// A whole file's bytes ("" when it cannot be read), and writing one.
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& bytes);
 
 }  // namespace minigraph::testing
 

@@ -28,7 +28,11 @@
 namespace minigraph {
 namespace {
 
+using ::minigraph::testing::ReadFile;
+using ::minigraph::testing::RunMinigraph;
+using ::minigraph::testing::RunResult;
 using ::minigraph::testing::TempPath;
+using ::minigraph::testing::WriteFile;
 using ::testing::HasSubstr;
 
 struct Captured {
@@ -37,33 +41,12 @@ struct Captured {
   std::string err;
 };
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
-
-// Runs `minigraph generate ARGS...` with stdin from /dev/null (so never a
-// terminal), keeping stdout and stderr.
+// Runs `minigraph generate ARGS...`, keeping stdout and stderr.
 Captured RunGenerate(const std::vector<std::string>& args) {
-  std::string command = absl::StrCat(std::getenv("TEST_SRCDIR"),
-                                     "/minigraph/tools/minigraph/minigraph "
-                                     "generate");
-  for (const std::string& a : args) {
-    absl::StrAppend(&command, " '", absl::StrReplaceAll(a, {{"'", "'\\''"}}),
-                    "'");
-  }
-  const std::string out = TempPath("generate_stdout.txt");
-  const std::string err = TempPath("generate_stderr.txt");
-  absl::StrAppend(&command, " </dev/null >'", out, "' 2>'", err, "'");
-  const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(out),
-          ReadFile(err)};
+  std::vector<std::string> all = {"generate"};
+  all.insert(all.end(), args.begin(), args.end());
+  const RunResult result = RunMinigraph(all);
+  return {result.exit_code, result.stdout_text, result.stderr_text};
 }
 
 // GPT-2's byte-to-character table: printable Latin-1 bytes stand for

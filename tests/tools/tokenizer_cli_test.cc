@@ -23,21 +23,12 @@
 namespace minigraph {
 namespace {
 
+using ::minigraph::testing::ReadFile;
 using ::minigraph::testing::RunMinigraph;
 using ::minigraph::testing::RunResult;
 using ::minigraph::testing::TempPath;
+using ::minigraph::testing::WriteFile;
 using ::testing::HasSubstr;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 bool Exists(const std::string& path) {
   struct stat info;
