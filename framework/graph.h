@@ -6,13 +6,16 @@
 // executed (graph_executor.h) and shown to people (graph_dump.h).
 //
 // Every shape is concrete (the sizes the graph was captured at); a dimension
-// may also carry a symbolic expression ("B", "T", "B*T") when it follows the
-// size of a graph input.
+// may also carry a symbolic expression ("B", "T", "B*T", "T-1") when it
+// follows the size of a graph input, and so may an integer attribute (a
+// reshape target, a slice end). RebindGraph re-derives the graph at other
+// symbol sizes; the executor does so when fed other sizes.
 #ifndef MINIGRAPH_FRAMEWORK_GRAPH_H_
 #define MINIGRAPH_FRAMEWORK_GRAPH_H_
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -73,12 +76,22 @@ struct GraphNode {
   std::string op;
   std::vector<TensorRef> inputs;
   // Validated against the op's declaration: complete and in its order.
+  // Values are those at the graph's symbol sizes.
   Attrs attrs;
+  // Integer attributes that follow the symbols (a reshape to [B, T, 8, 64],
+  // a slice ending at T-1): attribute name -> one expression per element of
+  // an int, ints or shape attribute; an empty expression keeps the stored
+  // element. Evaluated with EvaluateSymbolicInt at other sizes.
+  std::map<std::string, std::vector<std::string>> attr_symbols;
   std::vector<ValueType> outputs;
   NodeRole role = NodeRole::kForward;
   // For a gradient node: the forward node whose backward it belongs to.
   std::string forward_node;
 };
+
+// "shape=(B, T, 8, 64), axis=1": the node's attributes with symbolic
+// elements shown as their expressions.
+std::string NodeAttrsToString(const GraphNode& node);
 
 struct GraphInput {
   std::string name;
@@ -143,10 +156,41 @@ void AnnotateSymbolicDims(Graph& graph);
 // must give the inferred dimensions.
 absl::Status CheckSymbolicDims(const Graph& graph, absl::string_view source);
 
-// Evaluates a symbolic dimension ("B*T", "8*T") with the given sizes;
-// errors for unknown names, malformed text and overflow.
+// Evaluates a symbolic expression: terms joined by + and -, each a product
+// of symbol names and integers ("B*T", "8*T", "T-1", "2*B*T+1"). Errors for
+// unknown names, malformed text and overflow.
+absl::StatusOr<int64_t> EvaluateSymbolicInt(
+    absl::string_view expression, const std::map<std::string, int64_t>& sizes);
+// EvaluateSymbolicInt for a dimension: the result must be >= 0.
 absl::StatusOr<int64_t> EvaluateSymbol(
     absl::string_view expression, const std::map<std::string, int64_t>& sizes);
+
+// The node's attributes with every symbolic element evaluated at `sizes`.
+// Errors name the node and the attribute.
+absl::StatusOr<Attrs> ResolveAttrs(const GraphNode& node,
+                                   const std::map<std::string, int64_t>& sizes);
+
+// The expression, made of `names`, that gives `values[k]` at `bindings[k]`
+// for every k, of the form sum over subsets S of the names of
+// c_S * prod(S) with integer c_S ("B*T", "T-1", "8*T+8"); nullopt when no
+// such expression fits. `bindings` must hold every corner of the box
+// {v, v + 1}^n around bindings[0] (as FitBindings makes them), then checks.
+std::optional<std::string> FitSymbolicExpression(
+    const std::vector<std::string>& names,
+    const std::vector<std::map<std::string, int64_t>>& bindings,
+    const std::vector<int64_t>& values);
+// The bindings FitSymbolicExpression needs around `sizes`: `sizes` itself,
+// the other 2^n - 1 corners (symbols moved by one), then two far checks.
+std::vector<std::map<std::string, int64_t>> FitBindings(
+    const std::map<std::string, int64_t>& sizes);
+
+// `graph` re-derived at other symbol sizes: symbolic attributes evaluated,
+// every node's outputs inferred again, and dimensions re-sized from their
+// expressions (which stay). The result's `symbols` are `sizes` (symbols not
+// given keep their sizes). Errors name the first node that cannot take the
+// sizes (one whose attributes fix a size).
+absl::StatusOr<Graph> RebindGraph(const Graph& graph,
+                                  const std::map<std::string, int64_t>& sizes);
 
 }  // namespace minigraph
 

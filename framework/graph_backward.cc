@@ -14,14 +14,14 @@
 namespace minigraph {
 namespace {
 
-// Dimension names for GraphCapture::AddInput: the symbol where there is one,
-// else the size.
-std::vector<std::string> DimNames(const ValueType& type) {
+// Dimension names for GraphCapture::AddInput: the symbol where it is one of
+// the graph's symbols, else the size (an expression such as "T-1" is found
+// again by CaptureSymbolic).
+std::vector<std::string> DimNames(const Graph& graph, const ValueType& type) {
   std::vector<std::string> names;
   for (const SymDim& d : type.shape) {
-    names.push_back(d.symbol.empty() || d.symbol.find('*') != std::string::npos
-                        ? absl::StrCat(d.size)
-                        : d.symbol);
+    names.push_back(graph.symbols.count(d.symbol) != 0 ? d.symbol
+                                                       : absl::StrCat(d.size));
   }
   return names;
 }
@@ -69,10 +69,9 @@ class GradTable {
   std::unordered_map<std::string, Tensor> slots_;
 };
 
-}  // namespace
-
-absl::StatusOr<Graph> BuildBackwardGraph(const Graph& forward,
-                                         const BackwardGraphOptions& options) {
+// The gradient graph at the forward graph's own sizes.
+absl::StatusOr<Graph> BuildBackwardGraphAtSizes(
+    const Graph& forward, const BackwardGraphOptions& options) {
   const std::string label =
       absl::StrCat("backward of graph '", forward.name, "'");
   Generator gen(0);
@@ -84,7 +83,7 @@ absl::StatusOr<Graph> BuildBackwardGraph(const Graph& forward,
     Tensor value =
         it != options.feeds.end() ? it->second : TraceValue(input.type, gen);
     MG_RETURN_IF_ERROR(
-        capture.AddInput(value, input.name, DimNames(input.type)));
+        capture.AddInput(value, input.name, DimNames(forward, input.type)));
     feeds[input.name] = value;
   }
   for (const GraphParameter& param : forward.parameters) {
@@ -173,7 +172,8 @@ absl::StatusOr<Graph> BuildBackwardGraph(const Graph& forward,
         auto it = options.feeds.find(seed_name);
         MG_ASSIGN_OR_RETURN(ValueType type, forward.TypeOf(output->value));
         seed = it != options.feeds.end() ? it->second : TraceValue(type, gen);
-        MG_RETURN_IF_ERROR(capture.AddInput(seed, seed_name, DimNames(type)));
+        MG_RETURN_IF_ERROR(
+            capture.AddInput(seed, seed_name, DimNames(forward, type)));
       }
       MG_RETURN_IF_ERROR(grads.Accumulate(output->value, seed));
     }
@@ -274,6 +274,30 @@ absl::StatusOr<Graph> BuildBackwardGraph(const Graph& forward,
     }
   }
   return graph;
+}
+
+}  // namespace
+
+absl::StatusOr<Graph> BuildBackwardGraph(const Graph& forward,
+                                         const BackwardGraphOptions& options) {
+  if (forward.symbols.empty()) {
+    return BuildBackwardGraphAtSizes(forward, options);
+  }
+  // Traced at the probing sizes too, so the backward rules' size-dependent
+  // attributes (and the seeds' shapes) follow the symbols as the forward
+  // graph's do. Fed values only fit the forward graph's own sizes.
+  return CaptureSymbolic(
+      [&](const std::map<std::string, int64_t>& sizes)
+          -> absl::StatusOr<Graph> {
+        if (sizes == forward.symbols) {
+          return BuildBackwardGraphAtSizes(forward, options);
+        }
+        MG_ASSIGN_OR_RETURN(Graph rebound, RebindGraph(forward, sizes));
+        BackwardGraphOptions traced = options;
+        traced.feeds.clear();
+        return BuildBackwardGraphAtSizes(rebound, traced);
+      },
+      forward.symbols);
 }
 
 }  // namespace minigraph

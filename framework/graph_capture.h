@@ -19,6 +19,9 @@
 #ifndef MINIGRAPH_FRAMEWORK_GRAPH_CAPTURE_H_
 #define MINIGRAPH_FRAMEWORK_GRAPH_CAPTURE_H_
 
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -99,6 +102,24 @@ class GraphCapture : public OpCallObserver {
   int64_t node_counter_ = 0;
   bool finished_ = false;
 };
+
+// Builds the graph of a model script at the given symbol sizes (by running
+// it inside a GraphCapture whose inputs declare those symbols).
+using GraphTrace = std::function<absl::StatusOr<Graph>(
+    const std::map<std::string, int64_t>& sizes)>;
+
+// A graph that runs at every size its symbols allow: `trace` is called at
+// `sizes` and at the probing sizes around them (FitBindings). Every trace
+// must record the same nodes, inputs, parameters, constants and outputs;
+// an integer attribute (or a graph input's dimension) that differs between
+// them becomes the expression in the symbols that gives it at every probe
+// (a reshape to [B, T, 8, 64], a slice ending at T-1), and the node output
+// dimensions are then named by AnnotateSymbolicDims. Errors name what
+// changes in a way no expression fits: a constant whose value depends on
+// the sizes (compute it with ops instead), a float attribute, a different
+// node.
+absl::StatusOr<Graph> CaptureSymbolic(
+    const GraphTrace& trace, const std::map<std::string, int64_t>& sizes);
 
 }  // namespace minigraph
 

@@ -86,7 +86,7 @@ std::string GraphSummary(const Graph& graph) {
   }
   for (const GraphNode& node : graph.nodes) {
     std::string args = RefList(node.inputs);
-    const std::string attrs = node.attrs.ToString();
+    const std::string attrs = NodeAttrsToString(node);
     if (!attrs.empty()) absl::StrAppend(&args, args.empty() ? "" : ", ", attrs);
     absl::StrAppend(&out, node.name, " = ", node.op, "(", args,
                     ") : ", TypeList(node.outputs));
@@ -147,7 +147,7 @@ std::string GraphToDot(const Graph& graph) {
     for (const GraphNode& node : graph.nodes) {
       if (node.role != role) continue;
       std::string label = absl::StrCat(node.op, "\\n", DotEscape(node.name));
-      const std::string attrs = node.attrs.ToString();
+      const std::string attrs = NodeAttrsToString(node);
       if (!attrs.empty()) absl::StrAppend(&label, "\\n", DotEscape(attrs));
       std::string tooltip = node.name;
       if (!forward && !node.forward_node.empty()) {

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "framework/autograd.h"
 #include "framework/op_registry.h"
 
@@ -14,38 +15,28 @@ std::string GraphLabel(const Graph& graph) {
   return absl::StrCat("graph '", graph.name, "'");
 }
 
-// The fed tensor must have the stored dtype and shape, with symbolic
-// dimensions free but bound consistently.
-absl::Status CheckFeed(const Graph& graph, const std::string& name,
-                       absl::string_view kind, const ValueType& type,
-                       const Tensor& fed,
-                       std::map<std::string, int64_t>& bound) {
+// The fed tensor must have the stored dtype and rank; its plain symbolic
+// dimensions ("B", "T") bind those symbols, consistently across feeds.
+// Sizes are checked against the binding afterwards (CheckFeedSizes).
+absl::Status BindFeed(const Graph& graph, const std::string& name,
+                      absl::string_view kind, const ValueType& type,
+                      const Tensor& fed,
+                      std::map<std::string, int64_t>& bound) {
   const std::string where =
       absl::StrCat(GraphLabel(graph), ": ", kind, " '", name, "'");
   if (!fed.defined()) {
     return absl::InvalidArgumentError(where + ": fed an undefined tensor");
   }
-  const std::string got =
-      absl::StrCat(DTypeName(fed.dtype()), ShapeToString(fed.shape()));
   if (fed.dtype() != type.dtype ||
       fed.dim() != static_cast<int>(type.shape.size())) {
     return absl::InvalidArgumentError(
-        absl::StrCat(where, ": expects ", type.ToString(), ", got ", got));
+        absl::StrCat(where, ": expects ", type.ToString(), ", got ",
+                     DTypeName(fed.dtype()), ShapeToString(fed.shape())));
   }
   for (size_t d = 0; d < type.shape.size(); ++d) {
     const SymDim& dim = type.shape[d];
+    if (dim.symbol.empty() || graph.symbols.count(dim.symbol) == 0) continue;
     const int64_t size = fed.shape()[d];
-    // A plain symbol may be rebound; a fixed size or a product must match.
-    const bool plain_symbol =
-        !dim.symbol.empty() && graph.symbols.count(dim.symbol) != 0;
-    if (!plain_symbol) {
-      if (size != dim.size) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": expects ", type.ToString(), ", got ", got,
-                         " (dimension ", d, ")"));
-      }
-      continue;
-    }
     auto [it, inserted] = bound.emplace(dim.symbol, size);
     if (!inserted && it->second != size) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -56,10 +47,52 @@ absl::Status CheckFeed(const Graph& graph, const std::string& name,
   return absl::OkStatus();
 }
 
+// Every dimension of the fed tensor equals its stored size or its symbolic
+// expression under the binding.
+absl::Status CheckFeedSizes(const Graph& graph, const std::string& name,
+                            absl::string_view kind, const ValueType& type,
+                            const Tensor& fed,
+                            const std::map<std::string, int64_t>& bound) {
+  for (size_t d = 0; d < type.shape.size(); ++d) {
+    const SymDim& dim = type.shape[d];
+    int64_t expected = dim.size;
+    if (!dim.symbol.empty()) {
+      absl::StatusOr<int64_t> value = EvaluateSymbol(dim.symbol, bound);
+      if (!value.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(GraphLabel(graph), ": ", kind, " '", name,
+                         "': dimension ", d, ": ", value.status().message()));
+      }
+      expected = *value;
+    }
+    if (fed.shape()[d] != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          GraphLabel(graph), ": ", kind, " '", name, "': expects ",
+          type.ToString(), ", got ", DTypeName(fed.dtype()),
+          ShapeToString(fed.shape()), " (dimension ", d, " should be ",
+          expected, dim.symbol.empty() ? "" : " = " + dim.symbol, " with ",
+          absl::StrJoin(bound, ", ", absl::PairFormatter("=")), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const Tensor& GraphValues::Get(const TensorRef& ref) const {
   return values_.at(ref.node)[ref.output];
+}
+
+void GraphValues::Release(const TensorRef& ref) {
+  auto it = values_.find(ref.node);
+  if (it == values_.end()) return;
+  std::vector<Tensor>& outputs = it->second;
+  if (ref.output < 0 || ref.output >= static_cast<int>(outputs.size())) return;
+  outputs[ref.output] = Tensor();
+  for (const Tensor& t : outputs) {
+    if (t.defined()) return;
+  }
+  values_.erase(it);
 }
 
 absl::StatusOr<GraphValues> RunGraph(const Graph& graph,
@@ -75,8 +108,8 @@ absl::StatusOr<GraphValues> RunGraph(const Graph& graph,
           absl::StrCat(GraphLabel(graph), ": graph input '", input.name, "' (",
                        input.type.ToString(), ") is not given"));
     }
-    MG_RETURN_IF_ERROR(CheckFeed(graph, input.name, "graph input", input.type,
-                                 it->second, bound));
+    MG_RETURN_IF_ERROR(BindFeed(graph, input.name, "graph input", input.type,
+                                it->second, bound));
     values.Set(input.name, {it->second});
     ++used_feeds;
   }
@@ -96,7 +129,7 @@ absl::StatusOr<GraphValues> RunGraph(const Graph& graph,
           "without weights)"));
     }
     MG_RETURN_IF_ERROR(
-        CheckFeed(graph, param.name, "parameter", param.type, value, bound));
+        BindFeed(graph, param.name, "parameter", param.type, value, bound));
     values.Set(param.name, {value});
   }
   if (used_feeds != feeds.size()) {
@@ -108,13 +141,49 @@ absl::StatusOr<GraphValues> RunGraph(const Graph& graph,
       }
     }
   }
-  for (const GraphConstant& constant : graph.constants) {
+  // Symbols no feed names keep their stored sizes.
+  for (const auto& [symbol, size] : graph.symbols) bound.emplace(symbol, size);
+  for (const GraphInput& input : graph.inputs) {
+    MG_RETURN_IF_ERROR(CheckFeedSizes(graph, input.name, "graph input",
+                                      input.type, values.Get({input.name}),
+                                      bound));
+  }
+  for (const GraphParameter& param : graph.parameters) {
+    MG_RETURN_IF_ERROR(CheckFeedSizes(graph, param.name, "parameter",
+                                      param.type, values.Get({param.name}),
+                                      bound));
+  }
+  // At other sizes the graph is first re-derived for them: attributes that
+  // follow the symbols are evaluated, and every node inferred again.
+  std::optional<Graph> rebound;
+  if (bound != graph.symbols) {
+    MG_ASSIGN_OR_RETURN(rebound, RebindGraph(graph, bound));
+  }
+  const Graph& run = rebound.has_value() ? *rebound : graph;
+  for (const GraphConstant& constant : run.constants) {
     values.Set(constant.name, {constant.value});
   }
 
+  // Optimized for these sizes on request: the rebound graph is this run's
+  // own, so it is frozen at the fed sizes and folds completely.
+  if (rebound.has_value() && options.rebound_passes.has_value()) {
+    GraphPassOptions passes = *options.rebound_passes;
+    passes.fix_symbol_sizes = true;
+    passes.validate = false;
+    MG_RETURN_IF_ERROR(OptimizeGraph(*rebound, passes).status());
+    for (const GraphConstant& constant : run.constants) {
+      if (!values.Has(constant.name)) {
+        values.Set(constant.name, {constant.value});
+      }
+    }
+  }
+  std::optional<MemoryPlan> plan;
+  if (options.release_dead_values) plan = PlanMemory(run);
+
   std::optional<NoGradGuard> no_grad;
   if (!options.record_gradients) no_grad.emplace();
-  for (const GraphNode& node : graph.nodes) {
+  for (size_t i = 0; i < run.nodes.size(); ++i) {
+    const GraphNode& node = run.nodes[i];
     const OpDef* def = FindOp(node.op);
     if (def == nullptr) {
       return absl::NotFoundError(absl::StrCat(GraphLabel(graph), ": node '",
@@ -157,6 +226,25 @@ absl::StatusOr<GraphValues> RunGraph(const Graph& graph,
           absl::StrCat(GraphLabel(graph), ": ", outputs.status().message()));
     }
     values.Set(node.name, *std::move(outputs));
+    // After the outputs exist: a value's last reader has just run, and a
+    // later node's allocation can take its storage.
+    if (plan.has_value()) {
+      for (const TensorRef& ref : plan->release_after[i]) values.Release(ref);
+    }
+  }
+  // Callers ask by the graph's own output references, which optimizing the
+  // rebound graph may have moved (to a merged node, to a folded constant).
+  for (size_t o = 0; o < graph.outputs.size() && &run != &graph; ++o) {
+    const TensorRef& asked = graph.outputs[o].value;
+    const TensorRef& held = run.outputs[o].value;
+    if (asked == held) continue;
+    std::vector<Tensor> outputs;
+    if (values.Has(asked.node)) outputs = values.Outputs(asked.node);
+    if (static_cast<int>(outputs.size()) <= asked.output) {
+      outputs.resize(asked.output + 1);
+    }
+    outputs[asked.output] = values.Get(held);
+    values.Set(asked.node, std::move(outputs));
   }
   return values;
 }

@@ -6,12 +6,14 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "framework/graph.h"
+#include "framework/graph_passes.h"
 #include "framework/tensor.h"
 
 namespace minigraph {
@@ -23,10 +25,22 @@ struct ExecuteOptions {
   // Record autograd nodes, so gradients flow through the run to feeds that
   // require grad (gradient checks of a graph).
   bool record_gradients = false;
+  // Drop each node output from the run's values once its last reader has run
+  // (PlanMemory), so that its storage goes back to the allocator and serves
+  // later nodes; graph outputs are kept. Off by default because callers such
+  // as BuildBackwardGraph read every intermediate value of the run; the
+  // `run` verb turns it on with the memory_plan pass.
+  bool release_dead_values = false;
+  // When the feeds give the symbols other sizes, the graph is rebound to
+  // them (RebindGraph); with passes here, the rebound graph is then frozen at
+  // those sizes and optimized (OptimizeGraph with fix_symbol_sizes), so that
+  // nodes following the symbols (a causal mask over T) fold too.
+  std::optional<GraphPassOptions> rebound_passes;
 };
 
 // Every value of a run by name: graph inputs, parameters, constants and the
-// outputs of each node.
+// outputs of each node (except those released by the memory plan when
+// ExecuteOptions::release_dead_values is set).
 class GraphValues {
  public:
   const Tensor& Get(const TensorRef& ref) const;
@@ -37,6 +51,9 @@ class GraphValues {
   const std::vector<Tensor>& Outputs(const std::string& name) const {
     return values_.at(name);
   }
+  // Forgets one output (it reads as undefined); a name whose outputs are all
+  // released is gone (Has is false).
+  void Release(const TensorRef& ref);
 
  private:
   std::unordered_map<std::string, std::vector<Tensor>> values_;

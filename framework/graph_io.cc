@@ -226,6 +226,10 @@ absl::StatusOr<Graph> ConvertGraph(const proto::Graph& message,
           value, absl::StrCat(where, ": attribute '", name, "'"), &attr));
       converted.attrs.Set(name, std::move(attr));
     }
+    for (const auto& [name, list] : node.attr_symbols()) {
+      converted.attr_symbols[name].assign(list.expressions().begin(),
+                                          list.expressions().end());
+    }
     for (int i = 0; i < node.outputs_size(); ++i) {
       MG_ASSIGN_OR_RETURN(
           ValueType type,
@@ -381,6 +385,10 @@ proto::Graph GraphToProto(const Graph& graph,
     for (const TensorRef& ref : node.inputs) RefToProto(ref, out->add_inputs());
     for (const auto& [name, value] : node.attrs.items()) {
       AttrToProto(value, &(*out->mutable_attrs())[name]);
+    }
+    for (const auto& [name, expressions] : node.attr_symbols) {
+      proto::SymbolicInts& list = (*out->mutable_attr_symbols())[name];
+      for (const std::string& e : expressions) list.add_expressions(e);
     }
     for (const ValueType& type : node.outputs) {
       TypeToProto(type, out->add_outputs());

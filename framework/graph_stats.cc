@@ -67,18 +67,6 @@ GraphStats ComputeGraphStats(const Graph& graph) {
     stats.parameter_count += NumElements(param.type.meta().shape);
     stats.parameter_bytes += Bytes(param.type);
   }
-  // Last reader of every node output, by node index.
-  std::unordered_map<std::string, size_t> last_use;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (const TensorRef& ref : graph.nodes[i].inputs) {
-      last_use[ref.ToString()] = i;
-    }
-  }
-  for (const GraphOutput& output : graph.outputs) {
-    last_use[output.value.ToString()] = graph.nodes.size();
-  }
-  std::vector<std::vector<int64_t>> frees(graph.nodes.size() + 1);
-  int64_t live = 0;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     const GraphNode& node = graph.nodes[i];
     ++stats.nodes_by_op[node.op];
@@ -93,24 +81,41 @@ GraphStats ComputeGraphStats(const Graph& graph) {
         input_metas.push_back(type->meta());
       }
     }
-    for (size_t o = 0; o < node.outputs.size(); ++o) {
-      const int64_t bytes = Bytes(node.outputs[o]);
-      cost.bytes += bytes;
-      live += bytes;
-      auto it =
-          last_use.find(TensorRef{node.name, static_cast<int>(o)}.ToString());
-      // An output nobody reads is freed right away.
-      const size_t freed_after = it == last_use.end() ? i : it->second;
-      frees[freed_after].push_back(bytes);
-    }
+    for (const ValueType& output : node.outputs) cost.bytes += Bytes(output);
     cost.flops = NodeFlops(node, input_metas);
-    stats.peak_activation_bytes = std::max(stats.peak_activation_bytes, live);
-    for (int64_t bytes : frees[i]) live -= bytes;
     stats.total_flops = SaturatingAdd(stats.total_flops, cost.flops);
     stats.total_bytes += cost.bytes;
     stats.nodes.push_back(std::move(cost));
   }
+  const MemoryPlan plan = PlanMemory(graph);
+  stats.peak_activation_bytes = PeakLiveBytes(graph, &plan);
+  stats.peak_activation_bytes_keeping_all = PeakLiveBytes(graph, nullptr);
   return stats;
+}
+
+int64_t PeakLiveBytes(const Graph& graph, const MemoryPlan* plan) {
+  std::unordered_map<std::string, const GraphNode*> node_by_name;
+  for (const GraphNode& node : graph.nodes) node_by_name[node.name] = &node;
+  int64_t live = 0;
+  int64_t peak = 0;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (const ValueType& output : graph.nodes[i].outputs) {
+      live = SaturatingAdd(live, Bytes(output));
+    }
+    peak = std::max(peak, live);
+    if (plan == nullptr || i >= plan->release_after.size()) continue;
+    // Once saturated the count stays there: what was added is unknown.
+    if (live == std::numeric_limits<int64_t>::max()) continue;
+    for (const TensorRef& ref : plan->release_after[i]) {
+      auto it = node_by_name.find(ref.node);
+      if (it == node_by_name.end() || ref.output < 0 ||
+          ref.output >= static_cast<int>(it->second->outputs.size())) {
+        continue;
+      }
+      live -= Bytes(it->second->outputs[ref.output]);
+    }
+  }
+  return peak;
 }
 
 std::string GraphStats::ToString() const {
@@ -138,6 +143,9 @@ std::string GraphStats::ToString() const {
   absl::StrAppend(&out,
                   "peak activation memory (estimate): ", peak_activation_bytes,
                   " (", HumanBytes(peak_activation_bytes), ")\n");
+  absl::StrAppend(&out, "peak activation memory keeping every value: ",
+                  peak_activation_bytes_keeping_all, " (",
+                  HumanBytes(peak_activation_bytes_keeping_all), ")\n");
   return out;
 }
 

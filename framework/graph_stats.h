@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "framework/graph.h"
+#include "framework/graph_passes.h"
 
 namespace minigraph {
 
@@ -34,8 +35,11 @@ struct GraphStats {
   // Largest sum of node outputs alive at once when the nodes run in graph
   // order, an output living until its last reader (graph outputs to the
   // end). Views are counted as if they were copies, so this is an upper
-  // estimate.
+  // estimate. This is the executor's peak with release_dead_values.
   int64_t peak_activation_bytes = 0;
+  // The same when every node output lives to the end of the run (the
+  // executor without release_dead_values).
+  int64_t peak_activation_bytes_keeping_all = 0;
 
   // A readable report: per-op counts, per-node table, totals.
   std::string ToString() const;
@@ -44,6 +48,14 @@ struct GraphStats {
 // `graph` is a validated one (captured, built or loaded): the ops' cost
 // hooks read its attributes without checking them.
 GraphStats ComputeGraphStats(const Graph& graph);
+
+// The most bytes of node outputs alive at once when the nodes run in graph
+// order, at the sizes stored in the graph (its symbol sizes): node i's
+// outputs are counted from node i on, and with a `plan` each output is
+// dropped after the node that releases it (PlanMemory); with none, every
+// output lives to the end. Views count as copies (an upper estimate); the
+// sum saturates at INT64_MAX.
+int64_t PeakLiveBytes(const Graph& graph, const MemoryPlan* plan);
 
 }  // namespace minigraph
 

@@ -224,6 +224,28 @@ absl::Status ValidateGraph(Graph& graph, absl::string_view source) {
           node.inputs.size()));
     }
     MG_RETURN_IF_ERROR(ValidateAttrs(def->attrs, where, node.attrs));
+    // Symbolic attributes name declared integer attributes and give their
+    // stored values at the graph's symbol sizes.
+    for (const auto& [name, expressions] : node.attr_symbols) {
+      if (!node.attrs.Has(name)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": symbolic attribute '", name,
+                         "' is not an attribute of ", node.op));
+      }
+    }
+    if (!node.attr_symbols.empty()) {
+      absl::StatusOr<Attrs> resolved = ResolveAttrs(node, graph.symbols);
+      if (!resolved.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(source, ": ", resolved.status().message()));
+      }
+      if (!(*resolved == node.attrs)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": symbolic attributes give (", resolved->ToString(),
+            ") at the graph's symbol sizes, but the stored values are (",
+            node.attrs.ToString(), ")"));
+      }
+    }
     std::vector<TensorMeta> input_metas;
     input_metas.reserve(node.inputs.size());
     for (size_t i = 0; i < node.inputs.size(); ++i) {

@@ -14,20 +14,16 @@
 #include <cstdint>
 
 #include "framework/tensor.h"
+#include "ops/nn.h"
 
 namespace minigraph {
 
-struct RotaryTables {
-  Tensor cos;  // [count, head_dim]
-  Tensor sin;  // [count, head_dim]
-};
-
-// Tables for positions start, ..., start + count - 1 made as MiniMind's
-// precompute_freqs_cis makes them, in float32 whatever `dtype` is:
-// inv_freq = 1 / theta^(float(2i) / d) and angle = float(t) * inv_freq, each
-// rounded to float32, then cos and sin rounded to float32 and converted to
-// `dtype`. So a float64 model rotates by exactly the angles a MiniMind
-// checkpoint was trained with. Constants (no graph nodes); head_dim even.
+// Tables ([count, head_dim] cos and sin) for positions start, ...,
+// start + count - 1 made by the rotary_tables op (RotaryCosSin): MiniMind's
+// precompute_freqs_cis in float32 whatever `dtype` is, so a float64 model
+// rotates by exactly the angles a MiniMind checkpoint was trained with. A
+// graph capture records the op call, so a captured graph computes the
+// tables from its length instead of storing them. head_dim even.
 RotaryTables MakeRotaryTables(int64_t head_dim, double theta, int64_t start,
                               int64_t count, DType dtype);
 

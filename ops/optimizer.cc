@@ -1,6 +1,7 @@
 // Optimizer updates: kernel dispatch, the in-place entry points, and the one
-// definition of each op (adamw_update, sgd_update). Neither op has a
-// gradient: an update is where differentiation ends.
+// definition of each op (adamw_update, sgd_update, and the gradient clipping
+// steps sum_of_squares, clip_coefficient, scale_by). None has a gradient: an
+// update, and the clipping that prepares it, is where differentiation ends.
 
 // Highway re-includes this file once per compiled target.
 #undef HWY_TARGET_INCLUDE
@@ -127,6 +128,19 @@ std::vector<Tensor> SgdUpdate(const Tensor& param, const Tensor& grad,
                             {"weight_decay", weight_decay}}));
 }
 
+Tensor SumOfSquaresOp(const Tensor& x) {
+  return CallOpOrDie(MG_OP_DEF("sum_of_squares"), {x});
+}
+
+Tensor ClipCoefficient(const Tensor& total_norm, double max_norm) {
+  return CallOpOrDie(MG_OP_DEF("clip_coefficient"), {total_norm},
+                     {{"max_norm", max_norm}});
+}
+
+Tensor ScaleBy(const Tensor& x, const Tensor& coef) {
+  return CallOpOrDie(MG_OP_DEF("scale_by"), {x, coef});
+}
+
 namespace {
 
 // ---- shared pieces of the definitions -------------------------------------
@@ -150,15 +164,21 @@ absl::Status CheckLikeParam(absl::Span<const TensorMeta> inputs, int index,
   return absl::OkStatus();
 }
 
-// lr is a 0-d float tensor, step a 0-d int64 tensor. A float32 lr is
-// accepted (its value is read as a double) so that graphs converted to
-// float32 still run; float64 keeps a Python-float learning rate exact.
-absl::Status CheckLrAndStep(const TensorMeta& lr, const TensorMeta& step) {
-  if (!IsFloating(lr.dtype) || !lr.shape.empty()) {
+// A scalar operand (lr, a norm, a coefficient) is a 0-d float tensor. A
+// float32 one is accepted (its value is read as a double) so that graphs
+// converted to float32 still run; float64 keeps a Python float exact.
+absl::Status CheckFloatScalar(const TensorMeta& meta, absl::string_view what) {
+  if (!IsFloating(meta.dtype) || !meta.shape.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("lr must be a 0-d float64 (or float32) tensor, got ",
-                     DTypeName(lr.dtype), ShapeToString(lr.shape)));
+        absl::StrCat(what, " must be a 0-d float64 (or float32) tensor, got ",
+                     DTypeName(meta.dtype), ShapeToString(meta.shape)));
   }
+  return absl::OkStatus();
+}
+
+// lr is a 0-d float tensor, step a 0-d int64 tensor.
+absl::Status CheckLrAndStep(const TensorMeta& lr, const TensorMeta& step) {
+  MG_RETURN_IF_ERROR(CheckFloatScalar(lr, "lr"));
   if (step.dtype != DType::kInt64 || !step.shape.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("step must be a 0-d int64 tensor, got ",
@@ -465,6 +485,165 @@ MG_REGISTER_OP(sgd_update) {
   def.flops = [](const FlopsContext& ctx) {
     // Per element at most: decay 2, buffer 3, nesterov 2, step 2.
     return SaturatingProduct({9, NumElements(ctx.inputs[0].shape)});
+  };
+  return def;
+}
+
+// ---- gradient clipping ------------------------------------------------------
+//
+// ClipGradNorm (framework/optim/clip_grad.h) as three ops, so that a captured
+// training step can clip inside its graph with the bits of the in-place code:
+//   total = sqrt(sum_of_squares(g_1) + ... + sum_of_squares(g_k))  (add, sqrt)
+//   coef = clip_coefficient(total, max_norm)
+//   g_i = scale_by(g_i, coef)
+// The sums of squares and the scaling call the very kernels ClipGradNorm
+// calls; the adds and the sqrt are correctly rounded double operations, as
+// its += and std::sqrt are.
+
+MG_REGISTER_OP(sum_of_squares) {
+  OpDef def;
+  def.name = "sum_of_squares";
+  def.summary =
+      "y = sum(double(x_i)^2), a float64 scalar: squares and sums in double "
+      "(no gradient)";
+  def.inputs = {"x"};
+  def.nondifferentiable_inputs = {0};
+  def.infer =
+      [](const InferContext& ctx) -> absl::StatusOr<std::vector<TensorMeta>> {
+    MG_RETURN_IF_ERROR(CheckFloat(ctx.inputs[0], "x"));
+    return std::vector<TensorMeta>{{DType::kFloat64, {}}};
+  };
+  def.forward = [](const KernelContext& ctx) {
+    const Tensor x = ContiguousData(ctx.inputs[0]);
+    const double sum = x.dtype() == DType::kFloat32
+                           ? SumOfSquaresKernel(x.data<float>(), x.numel())
+                           : SumOfSquaresKernel(x.data<double>(), x.numel());
+    return std::vector<Tensor>{Tensor::Scalar(sum, DType::kFloat64)};
+  };
+  // No backward: clipping a gradient is not differentiated.
+  def.reference = [](absl::Span<const Tensor> in, const Attrs&) {
+    double sum = 0.0;
+    for (const double v : Values(in[0])) sum += v * v;
+    return std::vector<Tensor>{Tensor::Scalar(sum, DType::kFloat64)};
+  };
+  def.samples = [] {
+    std::vector<OpSample> samples = {
+        {"vector", {SampleUniform({37}, -2, 2, 1)}},
+        {"matrix", {SampleUniform({4, 5}, -1, 1, 2)}},
+        {"scalar", {Tensor::Scalar(-1.5, DType::kFloat64)}},
+        {"strided", {Transpose(SampleUniform({5, 6}, -1, 1, 3), 0, 1)}},
+        // Three blocks of the kernel's fixed-order partial sums.
+        {"threaded", {SampleUniform(kThreadedShape, -1, 1, 4)}},
+    };
+    return samples;
+  };
+  def.flops = [](const FlopsContext& ctx) {
+    return SaturatingProduct({2, NumElements(ctx.inputs[0].shape)});
+  };
+  return def;
+}
+
+MG_REGISTER_OP(clip_coefficient) {
+  OpDef def;
+  def.name = "clip_coefficient";
+  def.summary =
+      "coef = max_norm / (total_norm + 1e-6) if total_norm is finite, "
+      "max_norm > 0 and that is < 1, else 1 (float64 scalar, no gradient)";
+  def.inputs = {"total_norm"};
+  def.outputs = {"coef"};
+  def.nondifferentiable_inputs = {0};
+  def.attrs = {{"max_norm", AttrType::kFloat, AttrValue(1.0),
+                "largest total norm kept; <= 0 (or nan) only measures: "
+                "coef 1"}};
+  def.infer =
+      [](const InferContext& ctx) -> absl::StatusOr<std::vector<TensorMeta>> {
+    MG_RETURN_IF_ERROR(CheckFloatScalar(ctx.inputs[0], "total_norm"));
+    return std::vector<TensorMeta>{{DType::kFloat64, {}}};
+  };
+  // The conditions and the quotient of ClipGradNorm, in its order: an inf
+  // or nan total, or no max_norm, leaves the grads alone (coef exactly 1).
+  def.forward = [](const KernelContext& ctx) {
+    const double total = ctx.inputs[0].item();
+    const double max_norm = ctx.attrs.GetFloat("max_norm");
+    double coef = 1.0;
+    if (std::isfinite(total) && max_norm > 0) {
+      const double quotient = max_norm / (total + 1e-6);
+      if (quotient < 1.0) coef = quotient;
+    }
+    return std::vector<Tensor>{Tensor::Scalar(coef, DType::kFloat64)};
+  };
+  // No backward: clipping a gradient is not differentiated.
+  def.reference = [](absl::Span<const Tensor> in, const Attrs& attrs) {
+    // PyTorch's clamp(max_norm / (total + 1e-6), max=1), skipped (1) when
+    // the total is not finite or there is nothing to clip to.
+    const double total = in[0].item();
+    const double max_norm = attrs.GetFloat("max_norm");
+    const bool clip = !std::isnan(total) && !std::isinf(total) &&
+                      max_norm > 0 && max_norm / (total + 1e-6) < 1.0;
+    return std::vector<Tensor>{Tensor::Scalar(
+        clip ? max_norm / (total + 1e-6) : 1.0, DType::kFloat64)};
+  };
+  def.samples = [] {
+    auto total = [](double value) {
+      return std::vector<Tensor>{Tensor::Scalar(value, DType::kFloat64)};
+    };
+    return std::vector<OpSample>{
+        {"clips", total(3.0), Attrs()},
+        {"below_max_norm", total(0.5), Attrs()},
+        {"max_norm_zero", total(3.0), {{"max_norm", 0.0}}},
+        {"inf_total", total(HUGE_VAL), {{"max_norm", 2.0}}},
+        {"nan_total", total(std::nan("")), Attrs()},
+    };
+  };
+  def.flops = [](const FlopsContext&) -> int64_t { return 2; };
+  return def;
+}
+
+MG_REGISTER_OP(scale_by) {
+  OpDef def;
+  def.name = "scale_by";
+  def.summary =
+      "y = x * T(coef), coef a 0-d float rounded once to x's dtype T (no "
+      "gradient)";
+  def.inputs = {"x", "coef"};
+  def.nondifferentiable_inputs = {0, 1};
+  def.infer =
+      [](const InferContext& ctx) -> absl::StatusOr<std::vector<TensorMeta>> {
+    MG_RETURN_IF_ERROR(CheckFloat(ctx.inputs[0], "x"));
+    MG_RETURN_IF_ERROR(CheckFloatScalar(ctx.inputs[1], "coef"));
+    return std::vector<TensorMeta>{ctx.inputs[0]};
+  };
+  // ScaleKernel works in place, hence the copy (always a fresh buffer). It
+  // rounds coef to T once and multiplies in T; 1.0 is exact in either
+  // dtype, so a coef of 1 gives back x's bits (a signalling nan aside,
+  // which any multiply quiets).
+  def.forward = [](const KernelContext& ctx) {
+    Tensor y = CopyToContiguous(ctx.inputs[0]);
+    const double coef = ctx.inputs[1].item();
+    if (y.dtype() == DType::kFloat32) {
+      ScaleKernel(y.data<float>(), y.numel(), coef);
+    } else {
+      ScaleKernel(y.data<double>(), y.numel(), coef);
+    }
+    return std::vector<Tensor>{y};
+  };
+  // No backward: clipping a gradient is not differentiated.
+  def.reference = [](absl::Span<const Tensor> in, const Attrs&) {
+    const double coef = in[1].item();
+    return std::vector<Tensor>{
+        ReferenceUnary(in[0], [coef](double x) { return x * coef; })};
+  };
+  def.samples = [] {
+    auto coef = [](double value) {
+      return Tensor::Scalar(value, DType::kFloat64);
+    };
+    return std::vector<OpSample>{
+        {"clipped", {SampleUniform({4, 5}, -1, 1, 1), coef(0.3)}},
+        {"unit_coef", {SampleUniform({37}, -2, 2, 2), coef(1.0)}},
+        {"strided",
+         {Transpose(SampleUniform({5, 6}, -1, 1, 3), 0, 1), coef(0.7)}},
+        {"threaded", {SampleUniform(kThreadedShape, -1, 1, 4), coef(0.05)}},
+    };
   };
   return def;
 }

@@ -42,6 +42,22 @@ std::vector<Tensor> SgdUpdate(const Tensor& param, const Tensor& grad,
                               double dampening = 0.0, bool nesterov = false,
                               double weight_decay = 0.0);
 
+// Gradient clipping by total norm as ops, giving ClipGradNorm's bits
+// (framework/optim/clip_grad.h): total = Sqrt(SumOfSquaresOp(g_1) + ... +
+// SumOfSquaresOp(g_k)) added in order, coef = ClipCoefficient(total,
+// max_norm), then g_i = ScaleBy(g_i, coef). None has a gradient.
+
+// sum(double(x_i)^2) as a 0-d float64 tensor, summed by SumOfSquaresKernel.
+// (Named apart from a private SumOfSquares helper in clip_grad.cc, with which
+// an unqualified call there would be ambiguous.)
+Tensor SumOfSquaresOp(const Tensor& x);
+// 0-d float64: max_norm / (total_norm + 1e-6) when total_norm is finite,
+// max_norm > 0 and the quotient is < 1; otherwise exactly 1.
+Tensor ClipCoefficient(const Tensor& total_norm, double max_norm = 1.0);
+// x * coef (coef a 0-d float tensor, rounded once to x's dtype), through
+// ScaleKernel; a coef of 1 returns x's bits.
+Tensor ScaleBy(const Tensor& x, const Tensor& coef);
+
 // ---- per-step scalars -------------------------------------------------------
 
 // AdamW's scalars for one step, in double (the kernels convert each to the

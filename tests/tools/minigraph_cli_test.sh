@@ -65,12 +65,13 @@ mg 2
 mg 2 frobnicate && has "${ERR}" "unknown verb 'frobnicate'"
 mg 0 dump --help && has "${OUT}" "usage: minigraph dump" &&
   has "${OUT}" "--format" && has "${OUT}" "--backward" &&
-  lacks "${OUT}" "--second-order" && lacks "${OUT}" "--eps"
+  has "${OUT}" "--train-step" && lacks "${OUT}" "--second-order"
 mg 0 gradcheck --help && has "${OUT}" "--second-order" &&
   has "${OUT}" "--eps" && lacks "${OUT}" "--weights"
 mg 0 run --help && has "${OUT}" "--inputs" && lacks "${OUT}" "--format"
 mg 2 dump --frobnicate "${DIR}/tiny.pb" && has "${ERR}" "unknown flag --frobnicate"
-mg 2 dump --eps=1 "${DIR}/tiny.pb" && has "${ERR}" "unknown flag --eps"
+mg 2 dump --second-order "${DIR}/tiny.pb" &&
+  has "${ERR}" "unknown flag --second-order"
 mg 2 dump --batch=abc --model x && has "${ERR}" "--batch=abc"
 
 # ---- ops -------------------------------------------------------------------

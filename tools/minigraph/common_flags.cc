@@ -3,6 +3,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "framework/dtype.h"
+#include "tools/minigraph/verb.h"
 
 ABSL_FLAG(std::string, model, "",
           "dump, stats, gradcheck, run: build the graph from a registered "
@@ -22,6 +23,10 @@ ABSL_FLAG(uint64_t, seed, 0,
           "windows and dropout)");
 ABSL_FLAG(std::vector<std::string>, set, {},
           "model settings as key=value,... (e.g. heads=8,kv_heads=2)");
+ABSL_FLAG(std::string, preset, "tiny",
+          "train: model preset when --model is not given (tiny, "
+          "minimind2-small, minimind3); dump, stats, gradcheck, run: the "
+          "preset of --model minimind (the same as --set preset=NAME)");
 ABSL_FLAG(std::string, input, "",
           "attention, lm: safetensors file with the input tensors");
 ABSL_FLAG(bool, grad, false,
@@ -79,6 +84,17 @@ absl::StatusOr<ModelOptions> ModelOptionsFromFlags(DType default_dtype) {
           absl::StrCat("--set expects key=value, got '", item, "'"));
     }
     options.settings[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  // --preset only counts when given: its default is train's.
+  if (FlagGiven("preset")) {
+    const std::string preset = absl::GetFlag(FLAGS_preset);
+    auto it = options.settings.find("preset");
+    if (it != options.settings.end() && it->second != preset) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--preset ", preset, " and --set preset=", it->second,
+                       " disagree (give one of them)"));
+    }
+    options.settings["preset"] = preset;
   }
   return options;
 }

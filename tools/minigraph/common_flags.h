@@ -17,6 +17,7 @@ ABSL_DECLARE_FLAG(int64_t, seq);
 ABSL_DECLARE_FLAG(std::string, dtype);
 ABSL_DECLARE_FLAG(uint64_t, seed);
 ABSL_DECLARE_FLAG(std::vector<std::string>, set);
+ABSL_DECLARE_FLAG(std::string, preset);
 ABSL_DECLARE_FLAG(std::string, input);
 ABSL_DECLARE_FLAG(bool, grad);
 ABSL_DECLARE_FLAG(double, eps);
@@ -30,8 +31,9 @@ ABSL_DECLARE_FLAG(std::string, tokenizer);
 
 namespace minigraph::cli {
 
-// --batch, --seq, --dtype, --seed and --set key=value,... as ModelOptions;
-// `default_dtype` applies when --dtype is not given.
+// --batch, --seq, --dtype, --seed, --set key=value,... and --preset (when
+// given, as settings["preset"]; an error if --set gives another) as
+// ModelOptions; `default_dtype` applies when --dtype is not given.
 absl::StatusOr<ModelOptions> ModelOptionsFromFlags(DType default_dtype);
 
 }  // namespace minigraph::cli

@@ -9,11 +9,15 @@
 #include "absl/strings/str_join.h"
 #include "framework/graph_dump.h"
 #include "framework/graph_io.h"
+#include "framework/graph_passes.h"
 #include "framework/graph_stats.h"
 #include "framework/op_registry.h"
 #include "tools/minigraph/common_flags.h"
 #include "tools/minigraph/graph_verbs_util.h"
 #include "tools/minigraph/verb.h"
+
+// Defined with the run verb, which applies the same passes.
+ABSL_DECLARE_FLAG(std::string, passes);
 
 namespace minigraph::cli {
 namespace {
@@ -115,24 +119,41 @@ MG_REGISTER_VERB(dump) {
   return Verb{
       "dump", "show or convert a graph (summary, pbtxt, json, pb, dot, svg)",
       "usage: minigraph dump (GRAPH | --model NAME [--batch B] [--seq T] "
-      "[--dtype D] [--seed S] [--set k=v,...])\n"
-      "                      [--backward] [--format F] [--with-weights] "
+      "[--dtype D] [--seed S] [--set k=v,...] [--preset P])\n"
+      "                      [--backward | --train-step [--optimizer O] "
+      "[--betas a,b] [--eps X]\n"
+      "                       [--weight-decay X] [--momentum X] "
+      "[--dampening X] [--nesterov]\n"
+      "                       [--grad-clip X]] [--format F] [--with-weights] "
       "[--output FILE]\n\n"
       "Reads a graph file (.pb, .pbtxt, .json) or captures a registered "
       "model's forward\npass, optionally turns it into its gradient graph "
-      "(--backward), and writes it\nas a one-line-per-node summary, protobuf "
-      "text, JSON or binary, Graphviz DOT, or\nSVG rendered by Graphviz. "
-      "Without --output it prints to standard output.",
+      "(--backward) or, for --model\nminimind, its whole training step "
+      "(--train-step, with train's optimizer flags),\nand writes it as a "
+      "one-line-per-node summary, protobuf text, JSON or binary,\nGraphviz "
+      "DOT, or SVG rendered by Graphviz. Without --output it prints to "
+      "standard\noutput. For a graph file, --set B=4,T=512 re-derives it at "
+      "those symbol sizes;\nfor a model, B and T in --set are --batch and "
+      "--seq.",
       RunDump};
 }
 
 int RunStats(const std::vector<std::string>& positional) {
+  absl::StatusOr<GraphPassOptions> passes =
+      ParseGraphPasses(absl::GetFlag(FLAGS_passes), "--passes");
+  if (!passes.ok()) return ReportBadInput("stats", passes.status());
   absl::StatusOr<GraphSource> source =
       GraphFromArgs(positional, DType::kFloat32, absl::GetFlag(FLAGS_backward));
   if (!source.ok()) return ReportBadInput("stats", source.status());
   std::printf("graph %s (%s)\n%s", source->graph.name.c_str(),
               source->description.c_str(),
               ComputeGraphStats(source->graph).ToString().c_str());
+  // The table above is the graph as given; what `run` executes follows.
+  absl::StatusOr<GraphPassReport> report =
+      OptimizeGraph(source->graph, *passes);
+  if (!report.ok()) return ReportBadInput("stats", report.status());
+  std::printf("\ngraph passes (--passes=%s):\n%s",
+              GraphPassesToString(*passes).c_str(), report->ToString().c_str());
   return kExitOk;
 }
 
@@ -140,10 +161,15 @@ MG_REGISTER_VERB(stats) {
   return Verb{
       "stats", "nodes by op, parameters, FLOPs, bytes and peak memory",
       "usage: minigraph stats (GRAPH | --model NAME [--batch B] [--seq T] "
-      "[--dtype D] [--set k=v,...]) [--backward]\n\n"
+      "[--dtype D] [--set k=v,...] [--preset P]) [--backward]\n"
+      "                      [--passes all|none|dce,cse,fold_constants,"
+      "memory_plan]\n\n"
       "Counts nodes by op and parameters, estimates FLOPs and bytes moved "
       "per node and\nin total, and the peak memory of node outputs when the "
-      "graph runs in order.",
+      "graph runs in order.\nThen the graph passes `run` applies (--passes): "
+      "nodes and constants before and\nafter each, and the planned peak "
+      "memory with values released after their last\nuse and with every "
+      "value kept.",
       RunStats};
 }
 

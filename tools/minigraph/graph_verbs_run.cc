@@ -7,10 +7,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "framework/gradcheck.h"
 #include "framework/graph_executor.h"
+#include "framework/graph_passes.h"
 #include "framework/op_registry.h"
 #include "framework/safetensors.h"
 #include "tools/minigraph/common_flags.h"
@@ -25,31 +27,50 @@ ABSL_FLAG(bool, fast, false,
 ABSL_FLAG(bool, second_order, false, "also check the gradient of the gradient");
 ABSL_FLAG(double, atol, 1e-5, "absolute tolerance");
 ABSL_FLAG(double, rtol, 1e-3, "relative tolerance");
+ABSL_FLAG(std::string, passes, "all",
+          "graph passes applied after loading (run, stats): all, none, or a "
+          "comma-separated list of dce, cse, fold_constants, memory_plan");
 
 namespace minigraph::cli {
 namespace {
 
-// Graph inputs and parameters from a safetensors file: every graph input
-// must be there; a tensor named like a parameter replaces its value; any
-// other name is a mistake.
+// Graph inputs and parameters from safetensors files (comma-separated, so a
+// checkpoint's model and optimizer files and a batch can be given as they
+// are): every graph input must be there; a tensor named like a parameter
+// replaces its value; any other name, or a name in two files, is a mistake.
 absl::StatusOr<std::map<std::string, Tensor>> FeedsFromFile(
-    const Graph& graph, const std::string& path) {
-  MG_ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensors(path));
+    const Graph& graph, const std::string& paths) {
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, std::string> file_of;
+  for (absl::string_view piece : absl::StrSplit(paths, ',')) {
+    const std::string path(piece);
+    MG_ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensors(path));
+    for (auto& [name, tensor] : file.tensors) {
+      auto [it, inserted] = file_of.emplace(name, path);
+      if (!inserted) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": tensor '", name, "' is also in ",
+                         it->second, "; give each value once"));
+      }
+      tensors[name] = tensor;
+    }
+  }
   std::map<std::string, Tensor> feeds;
   for (const GraphInput& input : graph.inputs) {
-    auto it = file.tensors.find(input.name);
-    if (it == file.tensors.end()) {
+    auto it = tensors.find(input.name);
+    if (it == tensors.end()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(path, ": no tensor '", input.name, "' for graph input '",
-                       input.name, "' (", input.type.ToString(), ")"));
+          absl::StrCat(paths, ": no tensor '", input.name,
+                       "' for graph input '", input.name, "' (",
+                       input.type.ToString(), ")"));
     }
     feeds[input.name] = it->second;
   }
-  for (const auto& [name, tensor] : file.tensors) {
+  for (const auto& [name, tensor] : tensors) {
     if (feeds.count(name) != 0) continue;
     if (graph.FindParameter(name) == nullptr) {
       return absl::InvalidArgumentError(
-          absl::StrCat(path, ": tensor '", name,
+          absl::StrCat(file_of.at(name), ": tensor '", name,
                        "' is neither a graph input nor a parameter of graph '",
                        graph.name, "'"));
     }
@@ -65,9 +86,18 @@ int RunRun(const std::vector<std::string>& positional) {
     return ReportBadInput("run", absl::InvalidArgumentError(
                                      "--output OUT.safetensors is required"));
   }
+  absl::StatusOr<GraphPassOptions> passes =
+      ParseGraphPasses(absl::GetFlag(FLAGS_passes), "--passes");
+  if (!passes.ok()) return ReportBadInput("run", passes.status());
   absl::StatusOr<GraphSource> source =
       GraphFromArgs(positional, DType::kFloat32, /*backward=*/false);
   if (!source.ok()) return ReportBadInput("run", source.status());
+  // Inputs, parameters and output names are untouched by the passes.
+  if (absl::StatusOr<GraphPassReport> report =
+          OptimizeGraph(source->graph, *passes);
+      !report.ok()) {
+    return ReportBadInput("run", report.status());
+  }
   std::map<std::string, Tensor> feeds = source->feeds;
   if (!inputs_path.empty()) {
     absl::StatusOr<std::map<std::string, Tensor>> from_file =
@@ -78,8 +108,10 @@ int RunRun(const std::vector<std::string>& positional) {
     return ReportBadInput("run", absl::InvalidArgumentError(
                                      "--inputs IN.safetensors is required"));
   }
+  ExecuteOptions options;
+  options.release_dead_values = passes->memory_plan;
   absl::StatusOr<std::vector<Tensor>> outputs =
-      ExecuteGraph(source->graph, feeds);
+      ExecuteGraph(source->graph, feeds, options);
   if (!outputs.ok()) {
     return ReportBadInput(
         "run", absl::Status(outputs.status().code(),
@@ -106,12 +138,20 @@ int RunRun(const std::vector<std::string>& positional) {
 MG_REGISTER_VERB(run) {
   return Verb{
       "run", "execute a graph on inputs from a safetensors file",
-      "usage: minigraph run GRAPH --inputs IN.safetensors --output "
-      "OUT.safetensors\n\n"
+      "usage: minigraph run (GRAPH --inputs IN.safetensors | --model NAME "
+      "[--batch B] [--seq T]\n"
+      "                      [--dtype D] [--seed S] [--set k=v,...] "
+      "[--preset P]) --output OUT.safetensors\n"
+      "                      [--passes all|none|dce,cse,fold_constants,"
+      "memory_plan]\n\n"
       "Loads and validates GRAPH, feeds each graph input from the tensor of "
       "the same\nname in IN (a tensor named like a parameter replaces its "
-      "stored value), runs it\nand writes the graph's outputs by name. Bad "
-      "input exits with code 2 and writes\nnothing.",
+      "stored value), runs it\nand writes the graph's outputs by name. A "
+      "model runs on its example inputs\nunless --inputs is given. Bad "
+      "input exits with code 2 and writes\nnothing. Before running, the "
+      "graph passes named by --passes (all by default)\ndrop dead nodes, "
+      "merge repeated ones, fold constant subgraphs and release\neach value "
+      "after its last use; the outputs have the same bits either way.",
       RunRun};
 }
 
@@ -267,7 +307,8 @@ MG_REGISTER_VERB(gradcheck) {
   return Verb{
       "gradcheck", "check gradients against float64 finite differences",
       "usage: minigraph gradcheck (GRAPH | --model NAME [--batch B] [--seq T] "
-      "[--seed S] [--set k=v,...] | --op NAME)\n"
+      "[--seed S] [--set k=v,...]\n"
+      "                           [--preset P] | --op NAME)\n"
       "                           [--inputs IN.safetensors] [--backward] "
       "[--fast] [--second-order]\n"
       "                           [--eps E] [--atol A] [--rtol R]\n\n"

@@ -26,7 +26,8 @@ struct GraphSource {
 };
 
 // The graph named by the arguments: exactly one of a positional GRAPH file
-// or --model NAME (captured with --batch, --seq, --dtype, --seed, --set).
+// or --model NAME (captured with --batch, --seq, --dtype, --seed, --set, and
+// --preset for --model minimind, the one model with presets).
 // With `backward`, the gradient graph of it instead.
 absl::StatusOr<GraphSource> GraphFromArgs(
     const std::vector<std::string>& positional, DType default_dtype,

@@ -12,8 +12,11 @@ std::string ModelNames() {
   return names.empty() ? "none" : absl::StrJoin(names, ", ");
 }
 
-absl::StatusOr<CapturedModel> CaptureModel(const std::string& name,
-                                           const ModelOptions& options) {
+namespace {
+
+// The model built and captured at the sizes in `options`.
+absl::StatusOr<CapturedModel> CaptureAtSizes(const std::string& name,
+                                             const ModelOptions& options) {
   const ModelEntry* entry = FindModel(name);
   if (entry == nullptr) {
     return absl::NotFoundError(absl::StrCat(
@@ -55,6 +58,40 @@ absl::StatusOr<CapturedModel> CaptureModel(const std::string& name,
   }
   MG_ASSIGN_OR_RETURN(result.graph, capture.Finish(outputs));
   return result;
+}
+
+}  // namespace
+
+absl::StatusOr<CapturedModel> CaptureModel(const std::string& name,
+                                           const ModelOptions& options) {
+  MG_ASSIGN_OR_RETURN(CapturedModel base, CaptureAtSizes(name, options));
+  if (base.graph.symbols.empty()) return base;
+  // The model script traced at other batch sizes (B) and sequence lengths
+  // (T) too, so the graph follows them.
+  for (const auto& [symbol, size] : base.graph.symbols) {
+    if (symbol != "B" && symbol != "T") {
+      return absl::InternalError(absl::StrCat(
+          "model '", name, "' declares symbol '", symbol,
+          "'; captured models may only use B (batch) and T (sequence)"));
+    }
+  }
+  MG_ASSIGN_OR_RETURN(base.graph,
+                      CaptureSymbolic(
+                          [&](const std::map<std::string, int64_t>& sizes)
+                              -> absl::StatusOr<Graph> {
+                            if (sizes == base.graph.symbols) return base.graph;
+                            ModelOptions at = options;
+                            if (auto it = sizes.find("B"); it != sizes.end()) {
+                              at.batch = it->second;
+                            }
+                            if (auto it = sizes.find("T"); it != sizes.end())
+                              at.seq = it->second;
+                            MG_ASSIGN_OR_RETURN(CapturedModel traced,
+                                                CaptureAtSizes(name, at));
+                            return std::move(traced.graph);
+                          },
+                          base.graph.symbols));
+  return base;
 }
 
 }  // namespace minigraph::cli

@@ -19,9 +19,6 @@
 #include "tools/minigraph/common_flags.h"
 #include "tools/minigraph/verb.h"
 
-ABSL_FLAG(std::string, preset, "tiny",
-          "train: model preset when --model is not given (tiny, "
-          "minimind2-small, minimind3)");
 ABSL_FLAG(int64_t, steps, 3000,
           "train: optimizer steps in the run (with --data F.safetensors: "
           "every batch it holds)");
