@@ -11,17 +11,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/graph_backward.h"
+#include "framework/graph_capture.h"
 #include "framework/graph_executor.h"
 #include "framework/graph_io.h"
+#include "framework/graph_passes.h"
 #include "gtest/gtest.h"
+#include "ops/all_ops.h"
 #include "tests/framework/graph_test_util.h"
 
 namespace minigraph {
 namespace {
 
-// 12 seeds (forward and backward graph, with and without weights, three
-// formats) of 8,334 mutants each: just over 100,000 files.
-constexpr int kMutantsPerSeed = 8334;
+// 24 seeds (forward and backward graphs of a fixed-size and of a symbolic
+// script, with and without weights, three formats) of 4,167 mutants each:
+// just over 100,000 files.
+constexpr int kMutantsPerSeed = 4167;
 constexpr int64_t kMinimumMutants = 100000;
 
 std::string Mutate(const std::string& seed, std::mt19937_64& rng) {
@@ -62,14 +66,25 @@ std::string Mutate(const std::string& seed, std::mt19937_64& rng) {
   return bytes;
 }
 
-// Runs a graph that loaded on seeded inputs of its stored types, with a small
-// allocation limit: errors are fine, crashes are not.
-absl::Status TryExecute(const Graph& graph) {
+// Runs a graph that loaded on seeded inputs of its stored types (each
+// symbol moved by `grow`, so symbolic attributes are evaluated at other
+// sizes), with a small allocation limit: errors are fine, crashes are not.
+absl::Status TryExecute(const Graph& graph, int64_t grow = 0) {
   Generator gen(1);
+  std::map<std::string, int64_t> sizes = graph.symbols;
+  for (auto& [name, size] : sizes) size += grow;
   std::map<std::string, Tensor> feeds;
   int64_t elements = 0;
   for (const GraphInput& input : graph.inputs) {
-    const TensorMeta meta = input.type.meta();
+    TensorMeta meta = input.type.meta();
+    for (size_t d = 0; d < meta.shape.size(); ++d) {
+      const std::string& symbol = input.type.shape[d].symbol;
+      if (symbol.empty()) continue;
+      absl::StatusOr<int64_t> size = EvaluateSymbol(symbol, sizes);
+      if (!size.ok()) return size.status();
+      meta.shape[d] = *size;
+    }
+    MG_RETURN_IF_ERROR(ValidateShape(meta.shape));
     elements += NumElements(meta.shape);
     if (elements > (1 << 16)) {
       return absl::ResourceExhaustedError("inputs too large to try");
@@ -83,6 +98,30 @@ absl::Status TryExecute(const Graph& graph) {
   return ExecuteGraph(graph, feeds, options).status();
 }
 
+// A script whose attributes follow its symbols: a reshape to [B*T, 4], a
+// slice ending at B*T-1, a causal mask of T x T.
+absl::StatusOr<Graph> TraceSymbolicScript(
+    const std::map<std::string, int64_t>& sizes) {
+  const int64_t b = sizes.at("B"), t = sizes.at("T");
+  Generator gen(2);
+  const Tensor x = Tensor::Randn({b, t, 4}, gen);
+  const Tensor w = Tensor::Randn({4, 4}, gen);
+  GraphCapture capture("symbolic");
+  MG_RETURN_IF_ERROR(capture.AddInput(x, "x", {"B", "T", "4"}));
+  MG_RETURN_IF_ERROR(capture.AddParameter(w, "w"));
+  Tensor y;
+  {
+    GraphCapture::Scope recording(capture);
+    const Tensor flat = Matmul(Reshape(x, {b * t, 4}), w, false, true);
+    const Tensor head = Reshape(Slice(flat, 0, 0, t), {t, 4});
+    y = Sum(Slice(flat, 0, 0, b * t - 1)) +
+        Sum(Softmax(Matmul(head, head, false, true) +
+                        CausalMask(t, t, 0, DType::kFloat32),
+                    -1));
+  }
+  return capture.Finish({{"y", y}});
+}
+
 TEST(GraphFuzzTest, MutatedGraphFilesAreStatusesNeverCrashes) {
   testing::TinyModel model = testing::MakeTinyModel(1, 2, DType::kFloat32, 3);
   absl::StatusOr<Graph> forward = testing::CaptureTinyModel(model);
@@ -91,13 +130,24 @@ TEST(GraphFuzzTest, MutatedGraphFilesAreStatusesNeverCrashes) {
   options.feeds = {{"x", model.x}};
   absl::StatusOr<Graph> backward = BuildBackwardGraph(*forward, options);
   ASSERT_TRUE(backward.ok()) << backward.status();
+  absl::StatusOr<Graph> symbolic =
+      CaptureSymbolic(TraceSymbolicScript, {{"B", 2}, {"T", 3}});
+  ASSERT_TRUE(symbolic.ok()) << symbolic.status();
+  int symbolic_attributes = 0;
+  for (const GraphNode& node : symbolic->nodes) {
+    symbolic_attributes += static_cast<int>(node.attr_symbols.size());
+  }
+  ASSERT_GE(symbolic_attributes, 4);
+  absl::StatusOr<Graph> symbolic_backward = BuildBackwardGraph(*symbolic);
+  ASSERT_TRUE(symbolic_backward.ok()) << symbolic_backward.status();
 
   struct Seed {
     std::string bytes;
     GraphFormat format;
   };
   std::vector<Seed> seeds;
-  for (const Graph* graph : {&*forward, &*backward}) {
+  for (const Graph* graph :
+       {&*forward, &*backward, &*symbolic, &*symbolic_backward}) {
     for (bool weights : {true, false}) {
       GraphWriteOptions write;
       write.with_weights = weights;
@@ -113,7 +163,8 @@ TEST(GraphFuzzTest, MutatedGraphFilesAreStatusesNeverCrashes) {
   }
 
   std::mt19937_64 rng(20261122);
-  int64_t total = 0, loaded = 0, executed = 0;
+  int64_t total = 0, loaded = 0, executed = 0, executed_rebound = 0,
+          optimized_ok = 0;
   std::map<absl::StatusCode, int64_t> errors;
   std::map<GraphFormat, int64_t> total_by_format, loaded_by_format;
   for (const Seed& seed : seeds) {
@@ -132,11 +183,24 @@ TEST(GraphFuzzTest, MutatedGraphFilesAreStatusesNeverCrashes) {
       ++loaded;
       ++loaded_by_format[seed.format];
       if (TryExecute(*graph).ok()) ++executed;
+      // At other sizes (symbolic attributes evaluated there), and after the
+      // graph passes: errors again, never crashes.
+      if (!graph->symbols.empty() && TryExecute(*graph, 1).ok()) {
+        ++executed_rebound;
+      }
+      Graph optimized = *graph;
+      GraphPassOptions passes;
+      passes.max_fold_bytes = 1 << 16;
+      if (OptimizeGraph(optimized, passes).ok()) ++optimized_ok;
     }
   }
-  std::printf("graph fuzz: %lld mutants, %lld loaded (%lld of them ran), ",
-              static_cast<long long>(total), static_cast<long long>(loaded),
-              static_cast<long long>(executed));
+  std::printf(
+      "graph fuzz: %lld mutants, %lld loaded (%lld of them ran, %lld at other "
+      "sizes; passes accepted %lld), ",
+      static_cast<long long>(total), static_cast<long long>(loaded),
+      static_cast<long long>(executed),
+      static_cast<long long>(executed_rebound),
+      static_cast<long long>(optimized_ok));
   for (const auto& [code, count] : errors) {
     std::printf("%s: %lld  ", absl::StatusCodeToString(code).c_str(),
                 static_cast<long long>(count));

@@ -274,5 +274,91 @@ INSTANTIATE_TEST_SUITE_P(FlashAndComposed, SymbolicAttentionTest,
                            return info.param ? "flash" : "composed";
                          });
 
+ModelOptions LanguageModelAt(int64_t batch, int64_t seq, bool flash) {
+  ModelOptions options;
+  options.batch = batch;
+  options.seq = seq;
+  options.seed = 6;
+  options.settings = {{"preset", "tiny"},
+                      {"hidden", "64"},
+                      {"heads", "4"},
+                      {"kv_heads", "2"},
+                      {"flash", flash ? "true" : "false"}};
+  return options;
+}
+
+class SymbolicLanguageModelTest : public ::testing::TestWithParam<bool> {};
+
+// MiniMind's whole LM: the forward graph (logits and loss) and the gradient
+// graph of the loss, captured at (2, 5), saved and loaded, run at other
+// sizes: the eager model's logits and loss and the engine's gradients there.
+TEST_P(SymbolicLanguageModelTest, OneGraphRunsAtEverySize) {
+  const bool flash = GetParam();
+  absl::StatusOr<cli::CapturedModel> model =
+      cli::CaptureModel("minimind", LanguageModelAt(2, 5, flash));
+  ASSERT_TRUE(model.ok()) << model.status();
+  BackwardGraphOptions options;
+  options.outputs = {"loss"};
+  options.wrt = model->instance.parameter_names;
+  absl::StatusOr<Graph> backward = BuildBackwardGraph(model->graph, options);
+  ASSERT_TRUE(backward.ok()) << backward.status();
+  absl::StatusOr<Graph> forward =
+      ParseGraph(*SerializeGraph(model->graph, GraphFormat::kBinary),
+                 GraphFormat::kBinary, "lm.pb");
+  ASSERT_TRUE(forward.ok()) << forward.status();
+  absl::StatusOr<Graph> gradient =
+      ParseGraph(*SerializeGraph(*backward, GraphFormat::kBinary),
+                 GraphFormat::kBinary, "lm_grad.pb");
+  ASSERT_TRUE(gradient.ok()) << gradient.status();
+  EXPECT_EQ(gradient->inputs.size(), 2u);  // no seed: the loss is a scalar
+
+  for (const auto& [b, t] : std::vector<std::pair<int64_t, int64_t>>{
+           {2, 5}, {1, 2}, {3, 13}, {2, 40}}) {
+    SCOPED_TRACE(absl::StrCat("B=", b, " T=", t));
+    absl::StatusOr<ModelInstance> instance =
+        FindModel("minimind")->build(LanguageModelAt(b, t, flash));
+    ASSERT_TRUE(instance.ok()) << instance.status();
+    for (size_t p = 0; p < instance->parameters.size(); ++p) {
+      ASSERT_EQ(
+          BitDifference(instance->parameters[p], model->instance.parameters[p]),
+          "");
+    }
+    std::map<std::string, Tensor> feeds;
+    for (size_t i = 0; i < instance->inputs.size(); ++i) {
+      feeds[instance->input_names[i]] = instance->inputs[i];
+    }
+    const std::vector<Tensor> eager = instance->forward(instance->inputs);
+    absl::StatusOr<std::vector<Tensor>> out = ExecuteGraph(*forward, feeds);
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(out->size(), eager.size());
+    for (size_t i = 0; i < eager.size(); ++i) {
+      EXPECT_EQ(BitDifference((*out)[i], eager[i]), "") << i;
+    }
+    EXPECT_EQ((*out)[0].shape(), (Shape{b, t, 259}));
+
+    // The engine's gradients on a fresh instance (its parameters are
+    // leaves that require grad).
+    absl::StatusOr<ModelInstance> again =
+        FindModel("minimind")->build(LanguageModelAt(b, t, flash));
+    ASSERT_TRUE(again.ok());
+    const std::vector<Tensor> traced = again->forward(again->inputs);
+    const std::vector<Tensor> engine =
+        ValueOrDie(Gradients({traced[1]}, again->parameters, {}));
+    absl::StatusOr<std::vector<Tensor>> grads = ExecuteGraph(*gradient, feeds);
+    ASSERT_TRUE(grads.ok()) << grads.status();
+    ASSERT_EQ(grads->size(), eager.size() + engine.size());
+    for (size_t i = 0; i < engine.size(); ++i) {
+      EXPECT_EQ(BitDifference((*grads)[eager.size() + i], engine[i]), "")
+          << gradient->outputs[eager.size() + i].name;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(FlashAndComposed, SymbolicLanguageModelTest,
+                         ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "flash" : "composed";
+                         });
+
 }  // namespace
 }  // namespace minigraph

@@ -201,5 +201,47 @@ TEST(TrainStepGraphCliTest, RefusesWhatItCannotCapture) {
   }
 }
 
+// The lines of `stats` from "total FLOPs" on (totals and peak memory).
+std::string StatsTotals(const std::string& stdout_text) {
+  const size_t at = stdout_text.find("total FLOPs");
+  return at == std::string::npos ? "" : stdout_text.substr(at);
+}
+
+// A graph file evaluated at other symbol sizes reports what a capture at
+// those sizes reports: FLOPs, bytes and peak memory.
+TEST(GraphStatsAtSizesTest, SetEvaluatesTheSymbols) {
+  const std::string path = TempPath("lm_grad_for_stats.pb");
+  const auto dumped = RunMinigraph({"dump", "--model", "minimind", "--backward",
+                                    "--format", "pb", "--output", path});
+  ASSERT_EQ(dumped.exit_code, 0) << dumped.stderr_text;
+  for (const auto& [b, t] :
+       std::vector<std::pair<int, int>>{{3, 20}, {1, 64}}) {
+    const auto from_file =
+        RunMinigraph({"stats", path, "--set", absl::StrCat("B=", b, ",T=", t)});
+    ASSERT_EQ(from_file.exit_code, 0) << from_file.stderr_text;
+    const auto captured =
+        RunMinigraph({"stats", "--model", "minimind", "--backward", "--batch",
+                      absl::StrCat(b), "--seq", absl::StrCat(t)});
+    ASSERT_EQ(captured.exit_code, 0) << captured.stderr_text;
+    EXPECT_NE(StatsTotals(from_file.stdout_text), "");
+    EXPECT_EQ(StatsTotals(from_file.stdout_text),
+              StatsTotals(captured.stdout_text));
+  }
+  const auto at_capture = RunMinigraph({"stats", path});
+  const auto larger = RunMinigraph({"stats", path, "--set", "B=3,T=20"});
+  EXPECT_NE(StatsTotals(at_capture.stdout_text),
+            StatsTotals(larger.stdout_text));
+  for (const auto& [set, message] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"Q=4", "not a symbol of"},
+           {"T=0", "needs a size > 0"},
+           {"T=abc", "needs a size > 0"}}) {
+    const auto result = RunMinigraph({"stats", path, "--set", set});
+    EXPECT_EQ(result.exit_code, 2) << set;
+    EXPECT_NE(result.stderr_text.find(message), std::string::npos)
+        << result.stderr_text;
+  }
+}
+
 }  // namespace
 }  // namespace minigraph

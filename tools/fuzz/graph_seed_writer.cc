@@ -5,6 +5,7 @@
 //   bazel run //tools/fuzz:graph_seed_writer -- $PWD/tools/fuzz/corpus/graph
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -32,11 +33,39 @@ absl::StatusOr<Graph> CaptureSmallModel() {
   return capture.Finish({{"y", y}});
 }
 
+// Attributes that follow the symbols: a reshape to [B*T, 4], a slice ending
+// at T-1, a causal mask of T x T.
+absl::StatusOr<Graph> TraceSymbolicModel(
+    const std::map<std::string, int64_t>& sizes) {
+  const int64_t b = sizes.at("B"), t = sizes.at("T");
+  Generator gen(2);
+  Tensor x = Tensor::Randn({b, t, 4}, gen);
+  GraphCapture capture("symbolic_seed");
+  MG_RETURN_IF_ERROR(capture.AddInput(x, "x", {"B", "T", "4"}));
+  Tensor y;
+  {
+    GraphCapture::Scope recording(capture);
+    const Tensor rows = Reshape(x, {b * t, 4});
+    const Tensor head = Reshape(Slice(rows, 0, 0, t), {t, 4});
+    y = Sum(Slice(rows, 0, 0, t - 1)) +
+        Sum(Softmax(Matmul(head, head, false, true) +
+                        CausalMask(t, t, 0, DType::kFloat32),
+                    -1));
+  }
+  return capture.Finish({{"y", y}});
+}
+
 absl::Status WriteSeeds(const std::string& dir) {
   MG_ASSIGN_OR_RETURN(Graph forward, CaptureSmallModel());
   MG_ASSIGN_OR_RETURN(Graph backward, BuildBackwardGraph(forward));
+  MG_ASSIGN_OR_RETURN(Graph symbolic, CaptureSymbolic(TraceSymbolicModel,
+                                                      {{"B", 2}, {"T", 3}}));
+  MG_ASSIGN_OR_RETURN(Graph symbolic_backward, BuildBackwardGraph(symbolic));
   const std::pair<const char*, const Graph*> graphs[] = {
-      {"forward", &forward}, {"backward", &backward}};
+      {"forward", &forward},
+      {"backward", &backward},
+      {"symbolic_forward", &symbolic},
+      {"symbolic_backward", &symbolic_backward}};
   const GraphFormat formats[] = {GraphFormat::kBinary, GraphFormat::kText,
                                  GraphFormat::kJson};
   for (const auto& [name, graph] : graphs) {
