@@ -218,8 +218,16 @@ absl::StatusOr<GraphValues> RunGraph(const Graph& graph,
                          " bytes, over the limit ", options.max_tensor_bytes));
       }
     }
+    // In place: the plan's dying input leaves `values` first, so the call's
+    // handle is the only one and output 0 may take its buffer.
+    int donated = -1;
+    if (plan.has_value() && !options.record_gradients &&
+        i < plan->donate.size()) {
+      donated = plan->donate[i];
+      if (donated >= 0) values.Release(node.inputs[donated]);
+    }
     absl::StatusOr<std::vector<Tensor>> outputs =
-        CallOp(node.op, std::move(inputs), node.attrs, node.name);
+        CallOpDonating(*def, std::move(inputs), node.attrs, node.name, donated);
     if (!outputs.ok()) {
       return absl::Status(
           outputs.status().code(),

@@ -1,5 +1,6 @@
 #include "framework/graph_passes.h"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <unordered_map>
@@ -441,6 +442,35 @@ MemoryPlan PlanMemory(const Graph& graph) {
       // right after the node that made it.
       const size_t after = it == last_use.end() ? i : it->second;
       plan.release_after[after].push_back(ref);
+    }
+  }
+  // In place: output 0 written into an input that dies here.
+  plan.donate.assign(graph.nodes.size(), -1);
+  std::unordered_map<std::string, const ValueType*> node_output_types;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const GraphNode& node = graph.nodes[i];
+    const OpDef* def = FindOp(node.op);
+    for (size_t k = 0; def != nullptr && !node.outputs.empty() &&
+                       k < def->inplace_inputs.size();
+         ++k) {
+      const int input = def->inplace_inputs[k];
+      if (input < 0 || input >= static_cast<int>(node.inputs.size())) continue;
+      const TensorRef& ref = node.inputs[input];
+      auto type = node_output_types.find(ref.ToString());
+      const std::vector<TensorRef>& dying = plan.release_after[i];
+      if (type == node_output_types.end() ||
+          !(type->second->dtype == node.outputs[0].dtype) ||
+          type->second->meta().shape != node.outputs[0].meta().shape ||
+          std::count(node.inputs.begin(), node.inputs.end(), ref) != 1 ||
+          std::find(dying.begin(), dying.end(), ref) == dying.end()) {
+        continue;
+      }
+      plan.donate[i] = input;
+      break;
+    }
+    for (size_t k = 0; k < node.outputs.size(); ++k) {
+      node_output_types[TensorRef{node.name, static_cast<int>(k)}.ToString()] =
+          &node.outputs[k];
     }
   }
   return plan;

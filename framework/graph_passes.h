@@ -133,6 +133,10 @@ void FixSymbolSizes(Graph& graph);
 // Valid for any graph with the same nodes, such as a rebound one.
 struct MemoryPlan {
   std::vector<std::vector<TensorRef>> release_after;
+  // Per node: the input whose buffer output 0 takes over (in place), or -1.
+  // Only for an input the op lists in inplace_inputs, made by an earlier
+  // node, read by nothing later and only once here, of output 0's type.
+  std::vector<int> donate;
 };
 MemoryPlan PlanMemory(const Graph& graph);
 

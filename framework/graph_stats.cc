@@ -99,14 +99,20 @@ int64_t PeakLiveBytes(const Graph& graph, const MemoryPlan* plan) {
   int64_t live = 0;
   int64_t peak = 0;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (const ValueType& output : graph.nodes[i].outputs) {
-      live = SaturatingAdd(live, Bytes(output));
+    // An output written in place into a dying input adds nothing, and that
+    // input's buffer lives on as the output.
+    const int donated =
+        plan != nullptr && i < plan->donate.size() ? plan->donate[i] : -1;
+    const std::vector<ValueType>& outputs = graph.nodes[i].outputs;
+    for (size_t o = donated >= 0 ? 1 : 0; o < outputs.size(); ++o) {
+      live = SaturatingAdd(live, Bytes(outputs[o]));
     }
     peak = std::max(peak, live);
     if (plan == nullptr || i >= plan->release_after.size()) continue;
     // Once saturated the count stays there: what was added is unknown.
     if (live == std::numeric_limits<int64_t>::max()) continue;
     for (const TensorRef& ref : plan->release_after[i]) {
+      if (donated >= 0 && ref == graph.nodes[i].inputs[donated]) continue;
       auto it = node_by_name.find(ref.node);
       if (it == node_by_name.end() || ref.output < 0 ||
           ref.output >= static_cast<int>(it->second->outputs.size())) {

@@ -140,10 +140,23 @@ class MetaScratch {
 
 }  // namespace
 
+Tensor OutputBuffer(const KernelContext& ctx, const Shape& shape, DType dtype) {
+  if (ctx.donated_output.defined()) return ctx.donated_output;
+  return Tensor::Uninitialized(shape, dtype);
+}
+
 absl::StatusOr<std::vector<Tensor>> CallOp(const OpDef& op,
                                            std::vector<Tensor> inputs,
                                            Attrs attrs,
                                            absl::string_view node_name) {
+  return CallOpDonating(op, std::move(inputs), std::move(attrs), node_name, -1);
+}
+
+absl::StatusOr<std::vector<Tensor>> CallOpDonating(const OpDef& op,
+                                                   std::vector<Tensor> inputs,
+                                                   Attrs attrs,
+                                                   absl::string_view node_name,
+                                                   int donated_input) {
   const OpDef* def = &op;
   const absl::string_view op_name = def->name;
   // The name is only spelled out when an error needs it: formatting it on
@@ -200,7 +213,28 @@ absl::StatusOr<std::vector<Tensor>> CallOp(const OpDef& op,
   // Calls made inside the kernel are its own business, not graph nodes.
   OpCallObserver* const observer = op_call_observer;
   op_call_observer = nullptr;
-  const KernelContext kernel{inputs, attrs, *output_metas};
+  KernelContext kernel{inputs, attrs, *output_metas};
+  if (donated_input >= 0 && observer == nullptr && !output_metas->empty() &&
+      donated_input < static_cast<int>(inputs.size()) &&
+      std::find(def->inplace_inputs.begin(), def->inplace_inputs.end(),
+                donated_input) != def->inplace_inputs.end()) {
+    const Tensor& donor = inputs[donated_input];
+    bool grad_needed = false;
+    if (IsGradEnabled()) {
+      for (const Tensor& input : inputs) {
+        grad_needed = grad_needed || input.requires_grad();
+      }
+    }
+    // One handle (the caller's, moved into `inputs`) on one buffer, the
+    // whole of it, laid out as output 0 will be.
+    const TensorMeta& out = (*output_metas)[0];
+    if (!grad_needed && donor.impl_ptr().use_count() == 1 &&
+        donor.storage().use_count() == 1 && donor.is_contiguous() &&
+        donor.offset() == 0 && donor.dtype() == out.dtype &&
+        donor.shape() == out.shape) {
+      kernel.donated_output = donor;
+    }
+  }
   std::vector<Tensor> outputs = def->forward(kernel);
   op_call_observer = observer;
   if (!kernel.error.ok()) {

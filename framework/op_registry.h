@@ -52,7 +52,14 @@ struct KernelContext {
   // process (an index out of range) sets this and returns no outputs; CallOp
   // then returns it prefixed with the op and the node.
   mutable absl::Status error = absl::OkStatus();
+  // An input buffer output 0 may be written into (see OpDef::inplace_inputs
+  // and CallOpDonating): contiguous, of output 0's shape and dtype, held by
+  // nothing else. Undefined when none was donated.
+  Tensor donated_output = Tensor();
 };
+// Output 0's buffer for a kernel: the donated input when there is one, else
+// a new tensor of `shape` and `dtype`.
+Tensor OutputBuffer(const KernelContext& ctx, const Shape& shape, DType dtype);
 using KernelFn = std::function<std::vector<Tensor>(const KernelContext&)>;
 
 // Backward rule (vector-Jacobian product), written with calls of registered
@@ -109,6 +116,11 @@ struct OpDef {
   std::vector<std::string> inputs;
   // The last declared input repeats one or more times (concat).
   bool variadic_last_input = false;
+  // Inputs whose buffer output 0 may take over when a caller donates it
+  // (an executor, for a value no later node reads): elementwise ops whose
+  // kernel computes each output element from the same element of that
+  // input only, so writing in place gives the same bits.
+  std::vector<int> inplace_inputs;
   std::vector<std::string> outputs = {"y"};
   std::vector<AttrDef> attrs;
   // Indices into `inputs` of those that carry no gradient (indices, masks).
@@ -152,6 +164,16 @@ absl::StatusOr<std::vector<Tensor>> CallOp(const OpDef& def,
                                            absl::string_view node_name = {});
 Tensor CallOpOrDie(const OpDef& def, std::vector<Tensor> inputs,
                    Attrs attrs = {});
+// CallOp offering input `donated_input`'s buffer to output 0. It is used only
+// when the op lists that input in inplace_inputs, no gradient is recorded
+// and no observer captures the call, and the caller's handle is the only
+// one on a contiguous buffer of output 0's shape and dtype; otherwise this
+// is CallOp. Same bits either way.
+absl::StatusOr<std::vector<Tensor>> CallOpDonating(const OpDef& def,
+                                                   std::vector<Tensor> inputs,
+                                                   Attrs attrs,
+                                                   absl::string_view node_name,
+                                                   int donated_input);
 // The registered definition of `name`; dies if there is none.
 const OpDef& FindOpOrDie(absl::string_view name);
 

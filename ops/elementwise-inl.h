@@ -22,11 +22,14 @@ namespace minigraph {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// The output may be the input's own buffer (an executor writing in place):
+// every output element comes from the same element of the inputs, read
+// before it is written, so no pointer here is restrict-qualified.
+//
 // Applies `fn(d, v)` over n contiguous elements. The tail goes through a
 // padded vector so that every element sees the same vector math.
 template <class D, class Fn, typename T = hn::TFromD<D>>
-HWY_INLINE void MapUnary(D d, const T* HWY_RESTRICT in, T* HWY_RESTRICT out,
-                         size_t n, const Fn& fn) {
+HWY_INLINE void MapUnary(D d, const T* in, T* out, size_t n, const Fn& fn) {
   const size_t lanes = hn::Lanes(d);
   size_t i = 0;
   for (; i + lanes <= n; i += lanes) {
@@ -111,12 +114,10 @@ constexpr int64_t kUnaryMinElementsPerThread = 32 * 1024;
 constexpr int64_t kBinaryMinElementsPerThread = 64 * 1024;
 
 template <typename T>
-void UnaryRange(UnaryKind kind, double param, const T* HWY_RESTRICT in,
-                T* HWY_RESTRICT out, size_t n);
+void UnaryRange(UnaryKind kind, double param, const T* in, T* out, size_t n);
 
 template <typename T>
-void UnaryKernel(UnaryKind kind, double param, const T* HWY_RESTRICT in,
-                 T* HWY_RESTRICT out, size_t n) {
+void UnaryKernel(UnaryKind kind, double param, const T* in, T* out, size_t n) {
   ParallelFor(static_cast<int64_t>(n), kUnaryMinElementsPerThread,
               [&](int64_t begin, int64_t end) HWY_ATTR {
                 UnaryRange(kind, param, in + begin, out + begin,
@@ -125,8 +126,7 @@ void UnaryKernel(UnaryKind kind, double param, const T* HWY_RESTRICT in,
 }
 
 template <typename T>
-void UnaryRange(UnaryKind kind, double param, const T* HWY_RESTRICT in,
-                T* HWY_RESTRICT out, size_t n) {
+void UnaryRange(UnaryKind kind, double param, const T* in, T* out, size_t n) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   switch (kind) {
@@ -238,9 +238,8 @@ struct GreaterOp {
 // One row of n outputs; a and b advance by sa and sb elements (0 = repeated
 // scalar). Vector paths for (1, 1), (1, 0) and (0, 1); other strides loop.
 template <class Op, typename T>
-HWY_INLINE void BinaryRow(const Op& op, const T* HWY_RESTRICT a, int64_t sa,
-                          const T* HWY_RESTRICT b, int64_t sb,
-                          T* HWY_RESTRICT out, size_t n) {
+HWY_INLINE void BinaryRow(const Op& op, const T* a, int64_t sa, const T* b,
+                          int64_t sb, T* out, size_t n) {
   const hn::ScalableTag<T> d;
   const size_t lanes = hn::Lanes(d);
   size_t i = 0;
@@ -265,9 +264,8 @@ HWY_INLINE void BinaryRow(const Op& op, const T* HWY_RESTRICT a, int64_t sa,
 // Rows [row_begin, row_end) (a row: all dimensions but the last) of the
 // broadcast shape, row by row.
 template <class Op, typename T>
-void BinaryRows(const Op& op, const BinaryPlan& plan, const T* HWY_RESTRICT a,
-                const T* HWY_RESTRICT b, T* HWY_RESTRICT out, int64_t row_begin,
-                int64_t row_end) {
+void BinaryRows(const Op& op, const BinaryPlan& plan, const T* a, const T* b,
+                T* out, int64_t row_begin, int64_t row_end) {
   const int last = plan.rank - 1;
   const size_t row = static_cast<size_t>(plan.shape[last]);
   int64_t index[16] = {0};  // rank is at most 16 (checked at inference)
@@ -295,9 +293,8 @@ void BinaryRows(const Op& op, const BinaryPlan& plan, const T* HWY_RESTRICT a,
 // Walks the broadcast shape row by row, splitting rows between threads (or,
 // for fewer rows than threads, the columns of each row).
 template <class Op, typename T>
-void BinaryStridedKernel(const Op& op, const BinaryPlan& plan,
-                         const T* HWY_RESTRICT a, const T* HWY_RESTRICT b,
-                         T* HWY_RESTRICT out) {
+void BinaryStridedKernel(const Op& op, const BinaryPlan& plan, const T* a,
+                         const T* b, T* out) {
   if (plan.rank == 0) {
     out[0] = op(a[0], b[0]);
     return;

@@ -71,7 +71,9 @@ Tensor Sqrt(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("sqrt"), {x}); }
 Tensor Rsqrt(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("rsqrt"), {x}); }
 Tensor Sin(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("sin"), {x}); }
 Tensor Cos(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("cos"), {x}); }
-Tensor Sigmoid(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("sigmoid"), {x}); }
+Tensor Sigmoid(const Tensor& x) {
+  return CallOpOrDie(MG_OP_DEF("sigmoid"), {x});
+}
 Tensor Silu(const Tensor& x) { return CallOpOrDie(MG_OP_DEF("silu"), {x}); }
 Tensor Pow(const Tensor& x, double exponent) {
   return CallOpOrDie(MG_OP_DEF("pow"), {x}, {{"exponent", exponent}});
@@ -121,7 +123,7 @@ KernelFn UnaryForward(UnaryKind kind, const char* param_attr = nullptr) {
   return [kind, param_attr](const KernelContext& ctx) {
     const Tensor x = DenseInput(ctx.inputs[0]);
     const double param = param_attr ? ctx.attrs.GetFloat(param_attr) : 0.0;
-    Tensor y = Tensor::Uninitialized(x.shape(), x.dtype());
+    Tensor y = OutputBuffer(ctx, x.shape(), x.dtype());
     if (x.dtype() == DType::kFloat32) {
       UnaryContiguous(kind, param, x.data<float>(), y.data<float>(), x.numel());
     } else {
@@ -158,13 +160,11 @@ KernelFn BinaryForward(BinaryKind kind) {
     int64_t a_strides[16], b_strides[16];
     for (int d = 0; d < rank; ++d) {
       const int da = d - (rank - a.dim()), db = d - (rank - b.dim());
-      a_strides[d] =
-          da < 0 || a.shape()[da] == 1 ? 0 : a.strides()[da];
-      b_strides[d] =
-          db < 0 || b.shape()[db] == 1 ? 0 : b.strides()[db];
+      a_strides[d] = da < 0 || a.shape()[da] == 1 ? 0 : a.strides()[da];
+      b_strides[d] = db < 0 || b.shape()[db] == 1 ? 0 : b.strides()[db];
     }
     const BinaryPlan plan{rank, shape.data(), a_strides, b_strides};
-    Tensor y = Tensor::Uninitialized(shape, a.dtype());
+    Tensor y = OutputBuffer(ctx, shape, a.dtype());
     if (a.dtype() == DType::kFloat32) {
       BinaryStrided(kind, plan, a.data<float>(), b.data<float>(),
                     y.data<float>());
@@ -279,6 +279,7 @@ MG_REGISTER_OP(add) {
   def.inputs = {"a", "b"};
   def.infer = InferBinary;
   def.forward = BinaryForward(BinaryKind::kAdd);
+  def.inplace_inputs = {0, 1};
   def.backward = [](const GradContext& c) {  // da = g, db = g
     return Grads{c.grad_output(0), c.grad_output(0)};
   };
@@ -294,6 +295,7 @@ MG_REGISTER_OP(sub) {
   def.inputs = {"a", "b"};
   def.infer = InferBinary;
   def.forward = BinaryForward(BinaryKind::kSub);
+  def.inplace_inputs = {0, 1};
   def.backward = [](const GradContext& c) {  // da = g, db = -g
     return Grads{c.grad_output(0), Neg(c.grad_output(0))};
   };
@@ -309,6 +311,7 @@ MG_REGISTER_OP(mul) {
   def.inputs = {"a", "b"};
   def.infer = InferBinary;
   def.forward = BinaryForward(BinaryKind::kMul);
+  def.inplace_inputs = {0, 1};
   def.backward = [](const GradContext& c) {  // da = g b, db = g a
     const Tensor& g = c.grad_output(0);
     return Grads{c.needs_input_grad[0] ? Mul(g, c.input(1)) : Tensor(),
@@ -326,6 +329,7 @@ MG_REGISTER_OP(div) {
   def.inputs = {"a", "b"};
   def.infer = InferBinary;
   def.forward = BinaryForward(BinaryKind::kDiv);
+  def.inplace_inputs = {0, 1};
   def.backward = [](const GradContext& c) {  // da = g / b, db = -g y / b
     const Tensor& g = c.grad_output(0);
     return Grads{c.needs_input_grad[0] ? Div(g, c.input(1)) : Tensor(),
@@ -356,6 +360,7 @@ MG_REGISTER_OP(maximum) {
   def.inputs = {"a", "b"};
   def.infer = InferBinary;
   def.forward = BinaryForward(BinaryKind::kMax);
+  def.inplace_inputs = {0, 1};
   // w = [a > b] + [a == b] / 2;  da = g w, db = g (1 - w)
   def.backward = [](const GradContext& c) {
     const Tensor& a = c.input(0);
@@ -414,6 +419,7 @@ MG_REGISTER_OP(neg) {
   def.inputs = {"x"};
   def.infer = InferUnaryFloat;
   def.forward = UnaryForward(UnaryKind::kNeg);
+  def.inplace_inputs = {0};
   def.backward = [](const GradContext& c) {  // dx = -g
     return Grads{Neg(c.grad_output(0))};
   };
@@ -429,6 +435,7 @@ MG_REGISTER_OP(exp) {
   def.inputs = {"x"};
   def.infer = InferUnaryFloat;
   def.forward = UnaryForward(UnaryKind::kExp);
+  def.inplace_inputs = {0};
   def.backward = [](const GradContext& c) {  // dx = g y
     return Grads{Mul(c.grad_output(0), c.output(0))};
   };
@@ -444,6 +451,7 @@ MG_REGISTER_OP(log) {
   def.inputs = {"x"};
   def.infer = InferUnaryFloat;
   def.forward = UnaryForward(UnaryKind::kLog);
+  def.inplace_inputs = {0};
   def.backward = [](const GradContext& c) {  // dx = g / x
     return Grads{Div(c.grad_output(0), c.input(0))};
   };
@@ -459,6 +467,7 @@ MG_REGISTER_OP(sqrt) {
   def.inputs = {"x"};
   def.infer = InferUnaryFloat;
   def.forward = UnaryForward(UnaryKind::kSqrt);
+  def.inplace_inputs = {0};
   def.backward = [](const GradContext& c) {  // dx = g / (2 y)
     return Grads{
         Div(c.grad_output(0), Mul(c.output(0), ScalarLike(2.0, c.output(0))))};
@@ -475,6 +484,7 @@ MG_REGISTER_OP(rsqrt) {
   def.inputs = {"x"};
   def.infer = InferUnaryFloat;
   def.forward = UnaryForward(UnaryKind::kRsqrt);
+  def.inplace_inputs = {0};
   def.backward = [](const GradContext& c) {  // dx = -g y^3 / 2
     const Tensor& y = c.output(0);
     return Grads{Mul(c.grad_output(0), Mul(Pow(y, 3.0), ScalarLike(-0.5, y)))};
@@ -491,6 +501,7 @@ MG_REGISTER_OP(sin) {
   def.inputs = {"x"};
   def.infer = InferUnaryFloat;
   def.forward = UnaryForward(UnaryKind::kSin);
+  def.inplace_inputs = {0};
   def.backward = [](const GradContext& c) {  // dx = g cos x
     return Grads{Mul(c.grad_output(0), Cos(c.input(0)))};
   };
@@ -506,6 +517,7 @@ MG_REGISTER_OP(cos) {
   def.inputs = {"x"};
   def.infer = InferUnaryFloat;
   def.forward = UnaryForward(UnaryKind::kCos);
+  def.inplace_inputs = {0};
   def.backward = [](const GradContext& c) {  // dx = -g sin x
     return Grads{Neg(Mul(c.grad_output(0), Sin(c.input(0))))};
   };
@@ -521,6 +533,7 @@ MG_REGISTER_OP(sigmoid) {
   def.inputs = {"x"};
   def.infer = InferUnaryFloat;
   def.forward = UnaryForward(UnaryKind::kSigmoid);
+  def.inplace_inputs = {0};
   def.backward = [](const GradContext& c) {  // dx = g y (1 - y)
     const Tensor& y = c.output(0);
     return Grads{Mul(c.grad_output(0), Mul(y, Sub(ScalarLike(1.0, y), y)))};
@@ -537,6 +550,7 @@ MG_REGISTER_OP(silu) {
   def.inputs = {"x"};
   def.infer = InferUnaryFloat;
   def.forward = UnaryForward(UnaryKind::kSilu);
+  def.inplace_inputs = {0};
   def.backward = [](const GradContext& c) {  // dx = g s (1 + x (1 - s))
     const Tensor& x = c.input(0);
     const Tensor s = Sigmoid(x);
@@ -556,6 +570,7 @@ MG_REGISTER_OP(pow) {
   def.attrs = {{"exponent", AttrType::kFloat, std::nullopt, "p"}};
   def.infer = InferUnaryFloat;
   def.forward = UnaryForward(UnaryKind::kPow, "exponent");
+  def.inplace_inputs = {0};
   def.backward = [](const GradContext& c) {  // dx = g p x^(p - 1)
     const double p = c.attrs.GetFloat("exponent");
     const Tensor& x = c.input(0);
