@@ -2,7 +2,8 @@
 // exits 0 and writes a JSON list of records with the promised keys, where a
 // relative --json path means the directory `bazel run` was called from; %
 // of peak is relative to the FMA peak measured in the same run; the
-// allocator comparison has a row per allocator; and the JSON writer on
+// allocator comparison has a row per allocator; the graph group compares
+// each graph variant with eager and reports no error; and the JSON writer on
 // figures that do not exist. No timing is compared with anything: this is
 // not a timed test.
 #include <dirent.h>
@@ -192,6 +193,69 @@ TEST(BenchToolTest, GenerateGroupHasItsRecords) {
   const Struct* decode = FindRecord(objects, "generate_tiny_tok_s_t1");
   EXPECT_NE(decode->fields().at("note").string_value().find("bandwidth limit"),
             std::string::npos);
+}
+
+// The graph group in quick mode: for the attention module at two sizes and
+// the tiny LM, each graph variant's time and peak memory against eager's from
+// the same run, with no record reporting an error (a graph output that
+// differs from eager's bits leaves its figures out and says so). Releasing
+// dead values can only lower the peak, so the optimized graph's peak is at
+// most the unoptimized one's, and the memory plan's at most keeping every
+// value; no pass adds nodes.
+TEST(BenchToolTest, GraphGroupHasItsRecords) {
+  const std::string json = TempDir() + "/graph.json";
+  ASSERT_EQ(RunBench("", {"--quick", "--filter=graph", "--threads=1",
+                          "--json=" + json}),
+            0)
+      << ReadFile(TempDir() + "/bench_stdout.txt");
+  const std::string stdout_text = ReadFile(TempDir() + "/bench_stdout.txt");
+  EXPECT_NE(stdout_text.find("planned peak memory"), std::string::npos)
+      << stdout_text;
+  std::vector<std::string> names;
+  std::vector<Struct> objects;
+  ASSERT_NO_FATAL_FAILURE(ReadRecords(json, &names, &objects));
+  for (const Struct& object : objects) {
+    EXPECT_EQ(object.fields().at("note").string_value().find("ERROR"),
+              std::string::npos)
+        << object.fields().at("note").string_value();
+  }
+  for (const char* prefix :
+       {"graph_attn_b1_t64", "graph_attn_b2_t32", "graph_lm_tiny_b2_t32"}) {
+    for (const char* variant : {"nopass", "passes"}) {
+      for (const char* unit : {"ms", "mib"}) {
+        const std::string name = absl::StrCat(prefix, "_", variant, "_", unit);
+        const Struct* record = FindRecord(objects, name);
+        ASSERT_NE(record, nullptr) << name;
+        ASSERT_TRUE(IsNumber(*record, "ours")) << name;
+        ASSERT_TRUE(IsNumber(*record, "baseline")) << name;
+        EXPECT_GT(Number(*record, "ours"), 0.0) << name;
+        EXPECT_GT(Number(*record, "baseline"), 0.0) << name;
+        EXPECT_EQ(record->fields().at("baseline_name").string_value(), "eager");
+        EXPECT_EQ(record->fields().at("unit").string_value(),
+                  std::string(unit) == "ms" ? "ms" : "MiB");
+      }
+    }
+    const Struct* kept =
+        FindRecord(objects, absl::StrCat(prefix, "_nopass_mib"));
+    const Struct* released =
+        FindRecord(objects, absl::StrCat(prefix, "_passes_mib"));
+    ASSERT_TRUE(kept != nullptr && released != nullptr);
+    EXPECT_LE(Number(*released, "ours"), Number(*kept, "ours")) << prefix;
+  }
+  const Struct* plan = FindRecord(objects, "graph_lm_tiny_b2_t32_plan_mib");
+  ASSERT_NE(plan, nullptr);
+  ASSERT_TRUE(IsNumber(*plan, "ours") && IsNumber(*plan, "baseline"));
+  EXPECT_GT(Number(*plan, "ours"), 0.0);
+  EXPECT_LE(Number(*plan, "ours"), Number(*plan, "baseline"));
+  int passes = 0;
+  for (const Struct& object : objects) {
+    const std::string& name = object.fields().at("name").string_value();
+    if (name.rfind("graph_lm_tiny_pass", 0) != 0) continue;
+    ++passes;
+    EXPECT_EQ(object.fields().at("unit").string_value(), "nodes") << name;
+    EXPECT_LE(Number(object, "ours"), Number(object, "baseline")) << name;
+  }
+  EXPECT_GE(passes, 3);  // dce, cse, fold_constants at least
 }
 
 // The allocator comparison in quick mode: one row per allocator, each from
